@@ -1,0 +1,52 @@
+"""seatgate core: the application factory.
+
+Blueprints are imported inside the factory so that ``app`` never imports ``scim`` or ``sso``
+at module level (the dependency runs the other way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from app.db import Database
+from app.logs import configure_logging
+from app.settings import PROJECT_ROOT, Settings, load_settings
+
+DATABASE_EXTENSION = "seatgate.database"
+SETTINGS_EXTENSION = "seatgate.settings"
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build an application. ``test_config`` overrides settings (same shape as the TOML)."""
+    settings = load_settings(overrides=test_config)
+    configure_logging(settings.log_level)
+    flask_app = Flask(__name__, instance_path=str(PROJECT_ROOT / "instance"))
+    flask_app.config.update(
+        SECRET_KEY=settings.secret_key,
+        TESTING=settings.env == "test",
+        MAX_CONTENT_LENGTH=1024 * 1024,
+    )
+    flask_app.extensions[SETTINGS_EXTENSION] = settings
+    flask_app.extensions[DATABASE_EXTENSION] = Database(settings.database)
+
+    from app import web
+    from scim import blueprint as scim_blueprint
+    from sso import blueprint as sso_blueprint
+
+    web.init_app(flask_app)
+    flask_app.register_blueprint(scim_blueprint)
+    flask_app.register_blueprint(sso_blueprint)
+    return flask_app
+
+
+def database_of(flask_app: Flask) -> Database:
+    database: Database = flask_app.extensions[DATABASE_EXTENSION]
+    return database
+
+
+def settings_of(flask_app: Flask) -> Settings:
+    settings: Settings = flask_app.extensions[SETTINGS_EXTENSION]
+    return settings

@@ -1,0 +1,410 @@
+"""The ``seatgate`` command line, built on Flask's CLI.
+
+Data goes to stdout as JSON; errors go to stderr as one line, with a non-zero exit status
+(1 for a refused or invalid operation, 2 for bad usage or configuration). Every command that
+changes data runs in one unit of work and goes through the same domain functions as HTTP.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import getpass
+import json
+import os
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn, ParamSpec, TypeVar
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup
+from sqlalchemy.orm import Session
+
+from app import billing, create_app, database_of, settings_of
+from app.errors import NotFound, SeatgateError, SeatRefused
+from app.ledger import Actor, claim_seat, recount, release_seat, seat_usage
+from app.migrations_runner import upgrade_database
+from app.models import Member, PlanType, Role, Source
+from app.money import normalize_currency, parse_price
+from app.organizations import (
+    NewOrganization,
+    add_member,
+    create_organization,
+    get_member,
+    get_organization,
+    list_members,
+)
+from app.renewal import renew_due_contracts
+from app.settings import SettingsError, load_settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def emit(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def fail(message: str, status: int = 1) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(status)
+
+
+def reports_domain_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn expected domain failures into one line on stderr and exit status 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except SeatgateError as error:
+            fail(error.message)
+
+    return wrapper
+
+
+def operator() -> Actor:
+    user = os.environ.get("SUDO_USER") or getpass.getuser()
+    return Actor(label=f"operator:{user}", source=Source.CLI, request_id=uuid.uuid4().hex)
+
+
+@contextmanager
+def unit_of_work() -> Iterator[Session]:
+    with database_of(current_app).unit_of_work() as session:
+        yield session
+
+
+def parse_date(value: str, option: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        fail(f"{option}: {value!r} is not a date; use YYYY-MM-DD.", 2)
+
+
+def parse_instant(value: str | None, option: str) -> dt.datetime | None:
+    """An ISO date or date-time; naive values are UTC."""
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"{option}: {value!r} is not a date or date-time; use ISO 8601.", 2)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def member_dict(member: Member) -> dict[str, Any]:
+    return {
+        "email": member.email,
+        "role": member.role,
+        "active": member.active,
+        "seat": member.seat is not None,
+        "external_id": member.external_id,
+        "display_name": member.display_name,
+    }
+
+
+def refusal_dict(refusal: SeatRefused) -> dict[str, Any]:
+    return {"purchased": refusal.purchased, "assigned": refusal.assigned}
+
+
+def _create_app_for_cli() -> Any:
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app_for_cli, add_version_option=False)
+def cli() -> None:
+    """seatgate: seat-aware SCIM provisioning and SAML SSO gateway."""
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration."""
+    settings = settings_of(current_app)
+    revision = upgrade_database(settings.database.url)
+    emit({"database": settings.database.url.split("@")[-1], "revision": revision})
+
+
+@cli.group()
+def org() -> None:
+    """Organizations."""
+
+
+@org.command("create")
+@click.argument("slug")
+@click.option("--name", required=True)
+@click.option("--seats", type=int, required=True)
+@click.option("--seat-price", required=True, help="Per seat per month, e.g. 30.00")
+@click.option("--currency", default="USD", show_default=True)
+@click.option("--term-start", required=True, help="YYYY-MM-DD")
+@click.option("--auto-renew/--no-auto-renew", default=True, show_default=True)
+@click.option("--primary-owner", required=True, help="E-mail of the Primary Owner")
+@click.option(
+    "--plan",
+    type=click.Choice([p.value for p in PlanType]),
+    default=PlanType.ANNUAL_INVOICED.value,
+    show_default=True,
+)
+@reports_domain_errors
+def org_create(
+    slug: str,
+    name: str,
+    seats: int,
+    seat_price: str,
+    currency: str,
+    term_start: str,
+    auto_renew: bool,
+    primary_owner: str,
+    plan: str,
+) -> None:
+    """Open an organization with its contract, seat pool and Primary Owner."""
+    code = normalize_currency(currency)
+    new = NewOrganization(
+        slug=slug,
+        name=name,
+        seats=seats,
+        seat_price_minor=parse_price(seat_price, code),
+        currency=code,
+        term_start=parse_date(term_start, "--term-start"),
+        auto_renew=auto_renew,
+        primary_owner_email=primary_owner,
+        plan_type=PlanType(plan),
+    )
+    with unit_of_work() as session:
+        organization = create_organization(session, new, actor=operator())
+        emit(
+            {
+                "slug": organization.slug,
+                "name": organization.name,
+                **_usage(session, organization.id),
+            }
+        )
+
+
+@cli.group()
+def member() -> None:
+    """Members of an organization."""
+
+
+@member.command("add")
+@click.argument("slug")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["owner", "admin", "user"]), default="user")
+@click.option("--display-name")
+@reports_domain_errors
+def member_add(slug: str, email: str, role: str, display_name: str | None) -> None:
+    """Add an active member (without a seat until one is claimed)."""
+    with unit_of_work() as session:
+        organization = get_organization(session, slug)
+        added = add_member(
+            session, organization, email, Role(role), actor=operator(), display_name=display_name
+        )
+        emit(member_dict(added))
+
+
+@member.command("list")
+@click.argument("slug")
+@reports_domain_errors
+def member_list(slug: str) -> None:
+    with database_of(current_app).unit_of_work(write=False) as session:
+        organization = get_organization(session, slug)
+        emit([member_dict(m) for m in list_members(session, organization)])
+
+
+@cli.group()
+def seats() -> None:
+    """Seats: show, quote, add (purchase), claim, release, recount."""
+
+
+@seats.command("show")
+@click.argument("slug")
+@reports_domain_errors
+def seats_show(slug: str) -> None:
+    with unit_of_work() as session:
+        organization = get_organization(session, slug)
+        emit(_usage(session, organization.id))
+
+
+@seats.command("quote")
+@click.argument("slug")
+@click.argument("quantity", type=int)
+@click.option("--at", "at_text", help="Price as of this ISO date or date-time (UTC)")
+@reports_domain_errors
+def seats_quote(slug: str, quantity: int, at_text: str | None) -> None:
+    """What adding QUANTITY seats would cost, prorated to the end of the term. Buys nothing."""
+    at = parse_instant(at_text, "--at")
+    with unit_of_work() as session:
+        organization = get_organization(session, slug)
+        quote = billing.quote_purchase(session, organization, quantity, at=at, actor=operator())
+        emit(quote.as_dict())
+
+
+@seats.command("add")
+@click.argument("slug")
+@click.argument("quantity", type=int)
+@click.option("--by", "buyer_email", required=True, help="E-mail of the Primary Owner buying")
+@click.option("--idempotency-key", help="Repeat with the same key to never bill twice")
+@click.option("--at", "at_text", help="Purchase instant (ISO date or date-time, UTC)")
+@reports_domain_errors
+def seats_add(
+    slug: str, quantity: int, buyer_email: str, idempotency_key: str | None, at_text: str | None
+) -> None:
+    """Buy QUANTITY more seats and print the invoice issued at once."""
+    at = parse_instant(at_text, "--at")
+    with unit_of_work() as session:
+        organization = get_organization(session, slug)
+        buyer = get_member(session, organization, buyer_email)
+        purchase = billing.purchase_seats(
+            session,
+            organization,
+            quantity,
+            buyer=buyer,
+            actor=Actor(label=buyer.email, source=Source.CLI, request_id=uuid.uuid4().hex),
+            idempotency_key=idempotency_key,
+            at=at,
+        )
+        emit({**billing.invoice_as_dict(purchase.invoice), "replayed": purchase.replayed})
+
+
+@seats.command("claim")
+@click.argument("slug")
+@click.argument("email")
+def seats_claim(slug: str, email: str) -> None:
+    """Give a member a seat through the ledger (operator tool)."""
+    try:
+        with unit_of_work() as session:
+            organization = get_organization(session, slug)
+            held = claim_seat(
+                session, get_member(session, organization, email), actor=operator(), reason="cli"
+            )
+            emit({"email": email, "seat": True, "assigned_at": held.assigned_at.isoformat()})
+    except SeatRefused as refusal:
+        click.echo(json.dumps(refusal_dict(refusal)), err=True)
+        fail(refusal.message)
+    except SeatgateError as error:
+        fail(error.message)
+
+
+@seats.command("release")
+@click.argument("slug")
+@click.argument("email")
+@reports_domain_errors
+def seats_release(slug: str, email: str) -> None:
+    """Free a member's seat for someone else (operator tool)."""
+    with unit_of_work() as session:
+        organization = get_organization(session, slug)
+        held = release_seat(
+            session, get_member(session, organization, email), actor=operator(), reason="cli"
+        )
+        emit({"email": email, "released": held, **_usage(session, organization.id)})
+
+
+@seats.command("recount")
+@click.argument("slug")
+@reports_domain_errors
+def seats_recount(slug: str) -> None:
+    """Rebuild the counts from the ledger; exit 1 if they drifted from the stored ones."""
+    with database_of(current_app).unit_of_work(write=False) as session:
+        result = recount(session, get_organization(session, slug).id)
+    emit(result.as_dict())
+    if not result.consistent:
+        sys.exit(1)
+
+
+@cli.command("renew")
+@click.option("--today", "today_text", help="Renew as of this date (default: today, UTC)")
+@reports_domain_errors
+def renew(today_text: str | None) -> None:
+    """Renew every auto-renewing contract whose term has ended (R7)."""
+    today = parse_date(today_text, "--today") if today_text else dt.datetime.now(dt.UTC).date()
+    with unit_of_work() as session:
+        emit(renew_due_contracts(session, today=today, actor=operator()))
+
+
+@cli.command("serve")
+@click.option("--host", help="Bind address (default from settings)")
+@click.option("--port", type=int, help="Port (default from settings)")
+@click.option("--workers", type=int, help="gunicorn worker processes")
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
+    """Serve the application under gunicorn."""
+    server = settings_of(current_app).server
+    bind = f"{host or server.host}:{port or server.port}"
+    argv = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        bind,
+        "--workers",
+        str(workers or server.workers),
+        "--access-logfile",
+        "-",
+        "app.wsgi:application",
+    ]
+    os.execv(sys.executable, argv)  # noqa: S606 - replaces this process with gunicorn
+
+
+DEMO_SLUG = "demo"
+DEMO_OWNER = "owner@demo.example.com"
+
+
+@cli.command("demo")
+def demo() -> None:
+    """Create the demo organization if it does not exist, and print where things are."""
+    settings = settings_of(current_app)
+    with unit_of_work() as session:
+        try:
+            organization = get_organization(session, DEMO_SLUG)
+            created = False
+        except NotFound:
+            today = dt.datetime.now(dt.UTC).date()
+            organization = create_organization(
+                session,
+                NewOrganization(
+                    slug=DEMO_SLUG,
+                    name="Demo Organization",
+                    seats=10,
+                    seat_price_minor=3000,
+                    currency="USD",
+                    term_start=today.replace(day=1),
+                    auto_renew=True,
+                    primary_owner_email=DEMO_OWNER,
+                ),
+                actor=operator(),
+            )
+            created = True
+        usage = _usage(session, organization.id)
+    base = settings.base_url.rstrip("/")
+    emit(
+        {
+            "organization": DEMO_SLUG,
+            "created": created,
+            "primary_owner": DEMO_OWNER,
+            "seats": usage,
+            "urls": {
+                "health": f"{base}/healthz",
+                "scim_base": f"{base}/scim/v2",
+                "sso_metadata": f"{base}/sso/{DEMO_SLUG}/metadata",
+            },
+        }
+    )
+
+
+def _usage(session: Session, organization_id: int) -> dict[str, object]:
+    return seat_usage(session, organization_id).as_dict()
+
+
+def main() -> None:
+    """Console-script entry point; configuration errors end here with exit status 2."""
+    try:
+        load_settings()
+    except SettingsError as error:
+        fail(f"configuration: {error}", 2)
+    cli.main(prog_name="seatgate")

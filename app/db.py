@@ -1,0 +1,105 @@
+"""Engines, sessions and the unit of work.
+
+The caller owns the transaction: a request, a CLI command or a worker opens one
+:func:`Database.unit_of_work`; domain functions only ``flush()``.
+
+SQLite specifics: pysqlite's own transaction handling is switched off so that we emit
+``BEGIN`` ourselves. Write units begin with ``BEGIN IMMEDIATE``, taking the database's
+single write lock up front: two processes can then never both read "49 assigned" and both
+write 50 (I1), and nobody hits a deadlock-style ``SQLITE_BUSY`` on lock upgrade. The file runs
+in WAL mode so readers never wait for that writer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.errors import SeatRefused
+from app.ledger import record_refusal
+from app.settings import DatabaseSettings, resolve_sqlite_path
+
+_BEGIN_OPTION = "seatgate_sqlite_begin"
+
+
+def make_engine(settings: DatabaseSettings) -> Engine:
+    url = resolve_sqlite_path(settings.url)
+    if settings.is_sqlite:
+        engine = create_engine(
+            url,
+            connect_args={"timeout": settings.sqlite_busy_timeout, "check_same_thread": False},
+        )
+        _configure_sqlite(engine, settings.sqlite_busy_timeout)
+        return engine
+    return create_engine(
+        url,
+        pool_size=settings.pool_size,
+        max_overflow=settings.pool_size,
+        pool_timeout=settings.pool_timeout,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={"connect_timeout": 5},
+    )
+
+
+def _configure_sqlite(engine: Engine, busy_timeout_s: int) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s) * 1000}")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        mode = connection.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+class Database:
+    """One engine and two session factories: read units and write units."""
+
+    def __init__(self, settings: DatabaseSettings) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings)
+        writer = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+        self._read_sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self._write_sessions = sessionmaker(bind=writer, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def session(self, *, write: bool = True) -> Session:
+        """A new session; the caller begins and ends its transaction."""
+        return (self._write_sessions if write else self._read_sessions)()
+
+    @contextmanager
+    def unit_of_work(self, *, write: bool = True) -> Iterator[Session]:
+        """One transaction: commit on success, roll back on any error.
+
+        A seat refusal is the one thing a failed unit still writes (I8): after the rollback,
+        the refusal is recorded in a transaction of its own, then the error propagates.
+        """
+        session = self.session(write=write)
+        try:
+            try:
+                with session.begin():
+                    yield session
+            except SeatRefused as refusal:
+                with session.begin():
+                    record_refusal(session, refusal)
+                raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,307 @@
+"""Database tables of the seat ledger and billing core (SQLAlchemy 2.x typed models).
+
+The schema itself is owned by Alembic migrations in ``app/migrations``; these classes must
+match them (a test compares the two). Money is always an integer number of minor units.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timestamp that is always timezone-aware UTC in Python, whatever the engine stores.
+
+    SQLite has no time zones; without this, values read back naive and compare wrongly
+    with aware ones.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        moment: dt.datetime = value
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=dt.UTC)
+        return moment.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Role(enum.StrEnum):
+    PRIMARY_OWNER = "primary_owner"
+    OWNER = "owner"
+    ADMIN = "admin"
+    USER = "user"
+
+
+class PlanType(enum.StrEnum):
+    ANNUAL_INVOICED = "annual_invoiced"
+    MONTHLY_CARD = "monthly_card"
+
+
+class Source(enum.StrEnum):
+    SCIM = "scim"
+    SSO = "sso"
+    CLI = "cli"
+    WEB = "web"
+
+
+class SeatEventKind(enum.StrEnum):
+    PURCHASE = "purchase"
+    ASSIGN = "assign"
+    RELEASE = "release"
+    REFUSE = "refuse"
+    RENEWAL = "renewal"
+    CORRECTION = "correction"
+
+
+def _enum_check(column: str, values: type[enum.StrEnum]) -> str:
+    listed = ", ".join(f"'{member.value}'" for member in values)
+    return f"{column} IN ({listed})"
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(63), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    contract: Mapped[Contract] = relationship(back_populates="organization", uselist=False)
+
+
+class Contract(Base):
+    """The organization's current contract term. A renewal moves the term forward in place."""
+
+    __tablename__ = "contracts"
+    __table_args__ = (
+        CheckConstraint(_enum_check("plan_type", PlanType), name="plan_type"),
+        CheckConstraint("seat_price_minor >= 0", name="seat_price_not_negative"),
+        CheckConstraint("term_end > term_start", name="term_not_empty"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), unique=True
+    )
+    plan_type: Mapped[str] = mapped_column(String(32))
+    term_start: Mapped[dt.date] = mapped_column(Date)
+    term_end: Mapped[dt.date] = mapped_column(Date)
+    seat_price_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    auto_renew: Mapped[bool] = mapped_column(Boolean)
+
+    organization: Mapped[Organization] = relationship(back_populates="contract")
+
+
+class Member(Base):
+    __tablename__ = "members"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "email_normalized", name="uq_members_org_email"),
+        CheckConstraint(_enum_check("role", Role), name="role"),
+        Index(
+            "uq_members_one_primary_owner",
+            "organization_id",
+            unique=True,
+            sqlite_where=text("role = 'primary_owner'"),
+            postgresql_where=text("role = 'primary_owner'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    email: Mapped[str] = mapped_column(String(320))
+    email_normalized: Mapped[str] = mapped_column(String(320))
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    display_name: Mapped[str | None] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default=Role.USER.value)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    seat: Mapped[SeatAssignment | None] = relationship(back_populates="member", uselist=False)
+
+
+class SeatPool(Base):
+    """Current counts, kept in step with the ledger inside every seat transaction.
+
+    Changed only by single conditional UPDATE statements in :mod:`app.ledger`, never through
+    ORM attribute writes, so no stale in-memory copy can overwrite a concurrent change.
+    """
+
+    __tablename__ = "seat_pools"
+    __table_args__ = (
+        CheckConstraint("assigned <= purchased", name="assigned_within_purchased"),
+        CheckConstraint("assigned >= 0", name="assigned_not_negative"),
+        CheckConstraint("purchased >= 0", name="purchased_not_negative"),
+    )
+
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    purchased: Mapped[int] = mapped_column(Integer)
+    assigned: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SeatAssignment(Base):
+    __tablename__ = "seat_assignments"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "member_id", name="uq_seat_assignments_org_member"),
+        UniqueConstraint("member_id", name="uq_seat_assignments_member_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    assigned_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    member: Mapped[Member] = relationship(back_populates="seat")
+
+
+class SeatEvent(Base):
+    """One append-only ledger entry. Database triggers refuse UPDATE and DELETE."""
+
+    __tablename__ = "seat_events"
+    __table_args__ = (
+        CheckConstraint(_enum_check("kind", SeatEventKind), name="kind"),
+        CheckConstraint(_enum_check("source", Source), name="source"),
+        Index("ix_seat_events_org_id_id", "organization_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    subject: Mapped[str | None] = mapped_column(String(320))
+    purchased_delta: Mapped[int] = mapped_column(Integer, default=0)
+    assigned_delta: Mapped[int] = mapped_column(Integer, default=0)
+    purchased_after: Mapped[int] = mapped_column(Integer)
+    assigned_after: Mapped[int] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(320))
+    source: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "number", name="uq_invoices_org_number"),
+        UniqueConstraint(
+            "organization_id", "idempotency_key", name="uq_invoices_org_idempotency_key"
+        ),
+        CheckConstraint("total_minor >= 0", name="total_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    number: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    currency: Mapped[str] = mapped_column(String(3))
+    total_minor: Mapped[int] = mapped_column(BigInteger)
+    purchaser_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    purchaser_email: Mapped[str] = mapped_column(String(320))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    term_start: Mapped[dt.date] = mapped_column(Date)
+    term_end: Mapped[dt.date] = mapped_column(Date)
+
+    lines: Mapped[list[InvoiceLine]] = relationship(
+        back_populates="invoice", order_by="InvoiceLine.id", cascade="all, delete-orphan"
+    )
+
+
+class InvoiceLine(Base):
+    __tablename__ = "invoice_lines"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("months > 0", name="months_positive"),
+        CheckConstraint(
+            "amount_minor = quantity * unit_price_minor * months", name="amount_is_product"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(
+        ForeignKey("invoices.id", ondelete="CASCADE"), index=True
+    )
+    description: Mapped[str] = mapped_column(String(255))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price_minor: Mapped[int] = mapped_column(BigInteger)
+    months: Mapped[int] = mapped_column(Integer)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    seat_event_id: Mapped[int] = mapped_column(ForeignKey("seat_events.id"))
+
+    invoice: Mapped[Invoice] = relationship(back_populates="lines")
+
+
+class AuditEntry(Base):
+    """Who did what to which organization; written in the same transaction as the change."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_org_id_id", "organization_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    actor: Mapped[str] = mapped_column(String(320))
+    source: Mapped[str] = mapped_column(String(8))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(320))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,0 +1,212 @@
+"""Typed settings, loaded once at start-up.
+
+Layers, last wins: ``config/default.toml`` → the file named by ``SEATGATE_CONFIG`` →
+``SEATGATE_*`` environment variables → overrides passed by the caller (tests). The merged
+mapping is validated into a frozen :class:`Settings`; any bad value raises
+:class:`SettingsError` naming the setting, so a misconfigured instance never starts half-working.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, get_type_hints
+from urllib.parse import urlsplit
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_FILE = PROJECT_ROOT / "config" / "default.toml"
+DEVELOPMENT_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - a known-bad value
+ENVIRONMENTS = ("development", "test", "production")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names it."""
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = "sqlite:///instance/seatgate.sqlite3"
+    pool_size: int = 5
+    pool_timeout: int = 10
+    sqlite_busy_timeout: int = 30
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 2
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "development"
+    secret_key: str = DEVELOPMENT_SECRET_KEY
+    base_url: str = "http://127.0.0.1:8000"
+    log_level: str = "INFO"
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Merge every layer and validate the result.
+
+    ``overrides`` uses the same nested shape as the TOML files (``{"database": {"url": …}}``).
+    """
+    environ = os.environ if environ is None else environ
+    merged: dict[str, Any] = _read_toml(DEFAULT_CONFIG_FILE, "config/default.toml")
+    config_file = environ.get("SEATGATE_CONFIG")
+    if config_file:
+        _deep_merge(merged, _read_toml(Path(config_file), "SEATGATE_CONFIG"))
+    _deep_merge(merged, _from_environment(environ))
+    if overrides:
+        _deep_merge(merged, dict(overrides))
+    settings: Settings = _build(Settings, merged, prefix="")
+    _check(settings)
+    return settings
+
+
+def _read_toml(path: Path, name: str) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise SettingsError(f"{name}: file not found: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{name}: {path} is not valid TOML: {exc}") from exc
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Map ``SEATGATE_DATABASE_URL`` to ``{"database": {"url": …}}`` and so on."""
+    result: dict[str, Any] = {}
+    for top in fields(Settings):
+        hint = get_type_hints(Settings)[top.name]
+        if is_dataclass(hint):
+            for inner in fields(hint):
+                key = f"SEATGATE_{top.name}_{inner.name}".upper()
+                if key in environ:
+                    result.setdefault(top.name, {})[inner.name] = environ[key]
+        else:
+            key = f"SEATGATE_{top.name}".upper()
+            if key in environ:
+                result[top.name] = environ[key]
+    return result
+
+
+def _deep_merge(into: dict[str, Any], other: Mapping[str, Any]) -> None:
+    for key, value in other.items():
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _deep_merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def _build(cls: Any, values: Mapping[str, Any], prefix: str) -> Any:
+    if not isinstance(values, Mapping):
+        raise SettingsError(f"{prefix.rstrip('.')}: expected a table of settings")
+    hints = get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise SettingsError(f"{prefix}{unknown[0]}: unknown setting")
+    kwargs: dict[str, Any] = {}
+    for item in fields(cls):
+        if item.name not in values:
+            continue
+        name = f"{prefix}{item.name}"
+        hint = hints[item.name]
+        raw = values[item.name]
+        if is_dataclass(hint):
+            kwargs[item.name] = _build(hint, raw, prefix=f"{name}.")
+        else:
+            kwargs[item.name] = _coerce(name, hint, raw)
+    return cls(**kwargs)
+
+
+def _coerce(name: str, hint: Any, raw: Any) -> Any:
+    if hint is int:
+        if isinstance(raw, bool):
+            raise SettingsError(f"{name}: expected an integer, got {raw!r}")
+        try:
+            value = int(raw)
+        except (TypeError, ValueError) as exc:
+            raise SettingsError(f"{name}: expected an integer, got {raw!r}") from exc
+        if value < 0:
+            raise SettingsError(f"{name}: must not be negative, got {value}")
+        return value
+    if hint is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in {"1", "true", "yes", "on"}:
+            return True
+        if text in {"0", "false", "no", "off"}:
+            return False
+        raise SettingsError(f"{name}: expected true or false, got {raw!r}")
+    if not isinstance(raw, str):
+        raise SettingsError(f"{name}: expected a string, got {raw!r}")
+    return raw
+
+
+def _check(settings: Settings) -> None:
+    if settings.env not in ENVIRONMENTS:
+        raise SettingsError(f"env: must be one of {', '.join(ENVIRONMENTS)}, got {settings.env!r}")
+    if settings.log_level.upper() not in LOG_LEVELS:
+        raise SettingsError(f"log_level: must be one of {', '.join(LOG_LEVELS)}")
+    if not settings.secret_key:
+        raise SettingsError("secret_key: must not be empty")
+    if settings.is_production and settings.secret_key == DEVELOPMENT_SECRET_KEY:
+        raise SettingsError(
+            "secret_key: production refuses the development secret key; set SEATGATE_SECRET_KEY"
+        )
+    if settings.is_production and len(settings.secret_key) < 32:
+        raise SettingsError("secret_key: must be at least 32 characters in production")
+    base = urlsplit(settings.base_url)
+    if base.scheme not in {"http", "https"} or not base.netloc or base.query or base.fragment:
+        raise SettingsError(
+            f"base_url: expected an absolute http(s) URL without query, got {settings.base_url!r}"
+        )
+    url = settings.database.url
+    if not (url.startswith("sqlite") or url.startswith("postgresql")):
+        raise SettingsError(
+            f"database.url: expected a sqlite:// or postgresql:// URL, got {_redact(url)!r}"
+        )
+    if not 1 <= settings.server.port <= 65535:
+        raise SettingsError(f"server.port: must be between 1 and 65535, got {settings.server.port}")
+    if settings.server.workers < 1:
+        raise SettingsError("server.workers: must be at least 1")
+    if settings.database.pool_size < 1:
+        raise SettingsError("database.pool_size: must be at least 1")
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(parts.password, "***")
+    return url
+
+
+def resolve_sqlite_path(url: str) -> str:
+    """Anchor a relative SQLite path at the project root, so the CWD never picks the file."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url == "sqlite://" or url.startswith("sqlite:////"):
+        return url
+    relative = url[len(prefix) :]
+    if relative.startswith(":memory:") or Path(relative).is_absolute():
+        return url
+    return prefix + str(PROJECT_ROOT / relative)

@@ -1,0 +1,66 @@
+"""Builders for test data, going through the same domain functions as production."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from app.db import Database
+from app.ledger import Actor, claim_seat
+from app.models import Member, PlanType, Role, Source
+from app.organizations import NewOrganization, add_member, create_organization, get_organization
+
+OPERATOR = Actor(label="test-operator", source=Source.CLI, request_id="test-request")
+TERM_START = dt.date(2026, 1, 1)
+
+
+def at(day: str) -> dt.datetime:
+    """Noon UTC on an ISO date: a purchase or claim instant inside that day."""
+    return dt.datetime.fromisoformat(day).replace(hour=12, tzinfo=dt.UTC)
+
+
+def make_org(
+    database: Database,
+    slug: str = "acme",
+    *,
+    seats: int = 10,
+    price_minor: int = 3000,
+    currency: str = "USD",
+    term_start: dt.date = TERM_START,
+    auto_renew: bool = True,
+    owner: str | None = None,
+    plan: PlanType = PlanType.ANNUAL_INVOICED,
+) -> int:
+    with database.unit_of_work() as session:
+        organization = create_organization(
+            session,
+            NewOrganization(
+                slug=slug,
+                name=slug.title(),
+                seats=seats,
+                seat_price_minor=price_minor,
+                currency=currency,
+                term_start=term_start,
+                auto_renew=auto_renew,
+                primary_owner_email=owner or f"owner@{slug}.example.com",
+                plan_type=plan,
+            ),
+            actor=OPERATOR,
+        )
+        return organization.id
+
+
+def add_users(
+    database: Database, slug: str, emails: Iterable[str], role: Role = Role.USER
+) -> list[int]:
+    with database.unit_of_work() as session:
+        organization = get_organization(session, slug)
+        return [add_member(session, organization, e, role, actor=OPERATOR).id for e in emails]
+
+
+def seat_members(database: Database, member_ids: Iterable[int], *, when: dt.datetime) -> None:
+    for member_id in member_ids:
+        with database.unit_of_work() as session:
+            member = session.get(Member, member_id)
+            assert member is not None
+            claim_seat(session, member, actor=OPERATOR, now=when)
