@@ -25,7 +25,9 @@ def request_id() -> str:
 
 
 def init_app(flask_app: Flask) -> None:
-    flask_app.before_request(request_id)
+    @flask_app.before_request
+    def _assign_request_id() -> None:
+        request_id()  # returning a value here would replace the response
 
     @flask_app.after_request
     def _stamp(response: Response) -> Response:
