@@ -69,7 +69,8 @@ def seats_changed(
     session.flush()
     if not newly_crossed or kind is SeatEventKind.RENEWAL:
         return None
-    highest = max(newly_crossed, key=lambda threshold: threshold.reached_at(purchased))
+    # reversed: on a tie (95 % and 100 % of 10 seats) the later, higher threshold is named
+    highest = max(reversed(newly_crossed), key=lambda threshold: threshold.reached_at(purchased))
     return _write(
         session,
         organization_id,
