@@ -106,7 +106,7 @@ def _seats_refused(d: dict[str, Any]) -> tuple[str, list[str]]:
 
 
 def _seats_added(d: dict[str, Any]) -> tuple[str, list[str]]:
-    total = format_minor(int(d["total_minor"]), str(d["currency"]))
+    total = f"{format_minor(int(d['total_minor']), str(d['currency']))} {d['currency']}"
     return (
         f"{d['quantity']} seats added, invoice {d['invoice']} issued",
         [
