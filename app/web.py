@@ -25,7 +25,10 @@ def request_id() -> str:
 
 
 def init_app(flask_app: Flask) -> None:
-    flask_app.before_request(request_id)
+    @flask_app.before_request
+    def _assign_request_id() -> None:
+        # A before_request hook that returns a value ends the request with it: return None.
+        request_id()
 
     @flask_app.after_request
     def _stamp(response: Response) -> Response:
