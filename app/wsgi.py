@@ -5,9 +5,12 @@ every worker also runs an alert deliverer thread (safe: deliverers share work by
 """
 
 from app import create_app, database_of, settings_of
-from app.alerts.delivery import start_in_background
+from app.alerts.delivery import BackgroundDelivery
 
 application = create_app()
 
-if settings_of(application).alerts.deliver_in_background:
-    start_in_background(database_of(application), settings_of(application))
+background_delivery = (
+    BackgroundDelivery(database_of(application), settings_of(application))
+    if settings_of(application).alerts.deliver_in_background
+    else None
+)

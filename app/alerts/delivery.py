@@ -279,17 +279,23 @@ def fan_out(session: Session, *, now: dt.datetime) -> int:
     return len(due)
 
 
-def start_in_background(database: Database, settings: Settings) -> threading.Event:
-    """Deliver in a daemon thread of this process (``seatgate serve``); set the event to stop."""
-    stop = threading.Event()
-    thread = threading.Thread(
-        target=Deliverer(database, settings).run_forever,
-        args=(stop,),
-        name="seatgate-alert-delivery",
-        daemon=True,
-    )
-    thread.start()
-    return stop
+class BackgroundDelivery:
+    """Delivery in a daemon thread of this process (``seatgate serve`` workers)."""
+
+    def __init__(self, database: Database, settings: Settings) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=Deliverer(database, settings).run_forever,
+            args=(self._stop,),
+            name="seatgate-alert-delivery",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 30) -> None:
+        """Ask the loop to end after its current pass, and wait for it."""
+        self._stop.set()
+        self._thread.join(timeout)
 
 
 def _delivery(
