@@ -15,10 +15,10 @@ from app.models import Alert, AlertKind
 from app.money import format_minor
 
 SOURCE_NAMES = {
-    "scim": "provisioning (SCIM)",
-    "sso": "sign-in (SSO)",
-    "cli": "operator",
-    "web": "web",
+    "scim": "SCIM provisioning",
+    "sso": "SSO sign-in",
+    "cli": "the command line",
+    "web": "the web",
 }
 
 

@@ -143,7 +143,9 @@ def test_a_burst_of_100_refusals_makes_one_message(
     [message] = smtp_server.to(PRIMARY)
     assert message["Subject"] == "[Acme] Refused for lack of a seat: 100 people"
     text = text_of(message)
-    assert "100 requests were refused because no seat could be given (100 at operator)" in text
+    assert (
+        "100 requests were refused because no seat could be given (100 at the command line)" in text
+    )
     assert "- late000@acme.example.com" in text and "- late099@acme.example.com" in text
     [call] = webhook_receiver.calls
     assert "100 people" in call.json["text"]
