@@ -63,7 +63,7 @@ def test_bad_alert_settings_are_refused_by_name(environ: dict[str, str], message
 
 def test_models_match_the_migrations(database: Database) -> None:
     with database.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": False})
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
 
 

@@ -65,8 +65,9 @@ def test_admins_and_users_get_not_found(
     assert "alerts" not in response.get_json()
 
 
-def test_an_inactive_owner_gets_not_found(acme: int, client: FlaskClient, app: Flask) -> None:
-    database = app.extensions["seatgate.database"]
+def test_an_inactive_owner_gets_not_found(
+    acme: int, client: FlaskClient, app: Flask, database: Database
+) -> None:
     with database.unit_of_work() as session:
         organization = get_organization(session, "acme")
         former = get_member(session, organization, "former-owner@acme.example.com")
