@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app import audit
+from app.alerts import triggers as alerts
 from app.errors import (
     IdempotencyConflict,
     InvalidInput,
@@ -208,6 +209,7 @@ def purchase_seats(
         target=invoice.number,
         details={"quantity": quantity, "total_minor": invoice.total_minor},
     )
+    alerts.seats_purchased(session, invoice)
     return Purchase(invoice=invoice, replayed=False)
 
 

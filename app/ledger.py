@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session
 
+from app.alerts import triggers as alerts
 from app.errors import (
     ContractLapsed,
     MemberInactive,
@@ -294,6 +295,7 @@ def record_refusal(session: Session, refusal: SeatRefused) -> SeatEvent:
     )
     session.add(event)
     session.flush()
+    alerts.seat_refused(session, event)
     return event
 
 
@@ -362,6 +364,8 @@ def renew_contract(
         contract.term_start, contract.term_end = new_start, new_end
         renewed = True
     session.flush()
+    if renewed:
+        alerts.contract_renewed(session, organization_id, contract.term_start, contract.term_end)
     return RenewalOutcome(
         organization_id=organization_id,
         renewed=renewed,
@@ -476,4 +480,5 @@ def _append_event(
     )
     session.add(event)
     session.flush()
+    alerts.seats_changed(session, organization_id, kind, now=at)
     return event

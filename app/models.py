@@ -305,3 +305,127 @@ class AuditEntry(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     request_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AlertKind(enum.StrEnum):
+    SEATS_LOW = "seats_low"
+    SEATS_EXHAUSTED = "seats_exhausted"
+    SEATS_REFUSED = "seats_refused"
+    SEATS_ADDED = "seats_added"
+    CONTRACT_RENEWED = "contract_renewed"
+    CONTRACT_ENDING = "contract_ending"
+    WEBHOOK_DISABLED = "webhook_disabled"
+
+
+class AlertStatus(enum.StrEnum):
+    COLLECTING = "collecting"  # a refusal digest whose window is still open
+    PENDING = "pending"  # written, not yet fanned out to its recipients
+    DISPATCHED = "dispatched"  # one delivery row per recipient exists
+
+
+class DeliveryChannel(enum.StrEnum):
+    EMAIL = "email"
+    WEBHOOK = "webhook"
+
+
+class DeliveryStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    CANCELLED = "cancelled"
+
+
+class Alert(Base):
+    """One owner alert: the outbox row written in the transaction of the event behind it."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        CheckConstraint(_enum_check("kind", AlertKind), name="kind"),
+        CheckConstraint(_enum_check("status", AlertStatus), name="status"),
+        Index("ix_alerts_org_id_id", "organization_id", "id"),
+        Index("ix_alerts_status_deliverable_at", "status", "deliverable_at"),
+        Index(
+            "uq_alerts_one_collecting_digest",
+            "organization_id",
+            unique=True,
+            sqlite_where=text("status = 'collecting'"),
+            postgresql_where=text("status = 'collecting'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    deliverable_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    dispatched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class Webhook(Base):
+    """An organization's alert endpoint. The secret is stored as is: it must sign every call."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str] = mapped_column(String(2048))
+    secret: Mapped[str] = mapped_column(String(128))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    disabled_reason: Mapped[str | None] = mapped_column(String(255))
+
+
+class AlertDelivery(Base):
+    """One alert to one recipient on one channel, retried until sent (at least once)."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (
+        CheckConstraint(_enum_check("channel", DeliveryChannel), name="channel"),
+        CheckConstraint(_enum_check("status", DeliveryStatus), name="status"),
+        Index("ix_alert_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    recipient: Mapped[str] = mapped_column(String(2048))
+    webhook_id: Mapped[int | None] = mapped_column(
+        ForeignKey("webhooks.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AlertPolicy(Base):
+    """An organization's own alert thresholds; without a row the defaults apply."""
+
+    __tablename__ = "alert_policies"
+
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    percents: Mapped[list[int]] = mapped_column(JSON)
+    seats_left: Mapped[int | None] = mapped_column(Integer)
+    digest_minutes: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AlertMark(Base):
+    """A threshold or deadline already announced; deleting it re-arms the threshold."""
+
+    __tablename__ = "alert_marks"
+
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    mark: Mapped[str] = mapped_column(String(64), primary_key=True)
+    marked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

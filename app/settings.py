@@ -47,6 +47,28 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class SmtpSettings:
+    """Outgoing mail for owner alerts. An empty ``url`` keeps e-mail alerts waiting."""
+
+    url: str = ""
+    from_address: str = "seatgate <seatgate@localhost>"
+    timeout: int = 10
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """How the alert outbox is delivered (see :mod:`app.alerts.delivery`)."""
+
+    deliver_in_background: bool = True
+    poll_interval: int = 5
+    batch_size: int = 20
+    lease_seconds: int = 300
+    retry_base_seconds: int = 30
+    retry_max_seconds: int = 3600
+    webhook_timeout: int = 10
+
+
+@dataclass(frozen=True)
 class Settings:
     env: str = "development"
     secret_key: str = DEVELOPMENT_SECRET_KEY
@@ -54,6 +76,8 @@ class Settings:
     log_level: str = "INFO"
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
 
     @property
     def is_production(self) -> bool:
@@ -192,6 +216,28 @@ def _check(settings: Settings) -> None:
         raise SettingsError("server.workers: must be at least 1")
     if settings.database.pool_size < 1:
         raise SettingsError("database.pool_size: must be at least 1")
+    _check_alerts(settings)
+
+
+def _check_alerts(settings: Settings) -> None:
+    smtp = settings.smtp.url
+    if smtp:
+        parts = urlsplit(smtp)
+        if parts.scheme not in {"smtp", "smtps"} or not parts.hostname:
+            raise SettingsError(
+                f"smtp.url: expected smtp://[user:password@]host[:port][?starttls=true] "
+                f"or smtps://..., got {_redact(smtp)!r}"
+            )
+    if "@" not in settings.smtp.from_address:
+        raise SettingsError("smtp.from_address: expected an e-mail address")
+    alerts = settings.alerts
+    for name in ("poll_interval", "batch_size", "lease_seconds", "retry_base_seconds"):
+        if getattr(alerts, name) < 1:
+            raise SettingsError(f"alerts.{name}: must be at least 1")
+    if alerts.retry_max_seconds < alerts.retry_base_seconds:
+        raise SettingsError("alerts.retry_max_seconds: must not be below retry_base_seconds")
+    if settings.smtp.timeout < 1 or alerts.webhook_timeout < 1:
+        raise SettingsError("smtp.timeout and alerts.webhook_timeout: must be at least 1 second")
 
 
 def _redact(url: str) -> str:

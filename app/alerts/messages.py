@@ -1,0 +1,160 @@
+"""The words of each alert: subject, plain text, HTML, and the Slack-compatible webhook text.
+
+Rendered from the alert's stored details only, so every retry of a delivery says exactly the
+same thing, and the e-mail, the webhook and the in-app list never disagree.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from app.models import Alert, AlertKind
+from app.money import format_minor
+
+SOURCE_NAMES = {
+    "scim": "SCIM provisioning",
+    "sso": "SSO sign-in",
+    "cli": "the command line",
+    "web": "the web",
+}
+
+
+@dataclass(frozen=True)
+class RenderedAlert:
+    subject: str
+    paragraphs: tuple[str, ...]
+    billing_url: str
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join((*self.paragraphs, f"Billing: {self.billing_url}")) + "\n"
+
+    @property
+    def html(self) -> str:
+        body = "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in self.paragraphs)
+        link = html.escape(self.billing_url, quote=True)
+        return (
+            f"<!DOCTYPE html><html><body>{body}"
+            f'<p><a href="{link}">Open the billing page</a></p></body></html>'
+        )
+
+    @property
+    def slack_text(self) -> str:
+        return f"*{self.subject}*\n{self.text}"
+
+
+def render(alert: Alert, organization_name: str, base_url: str) -> RenderedAlert:
+    details = alert.details
+    subject, paragraphs = _WRITERS[AlertKind(alert.kind)](details)
+    if "purchased" in details:
+        paragraphs.append(
+            f"Seats: {details['purchased']} purchased, {details['assigned']} assigned, "
+            f"{details['free']} free."
+        )
+    return RenderedAlert(
+        subject=f"[{organization_name}] {subject}",
+        paragraphs=tuple(paragraphs),
+        billing_url=f"{base_url.rstrip('/')}/settings/billing",
+    )
+
+
+def _seats_low(d: dict[str, Any]) -> tuple[str, list[str]]:
+    return (
+        f"Seats running low: {d['threshold']}",
+        [
+            f"Threshold crossed ({d['threshold']}): {d['assigned']} of {d['purchased']} "
+            "seats are assigned. New users are refused once every seat is taken; a Primary Owner "
+            "can add seats now from the billing page."
+        ],
+    )
+
+
+def _seats_exhausted(d: dict[str, Any]) -> tuple[str, list[str]]:
+    return (
+        "No free seat left",
+        [
+            f"All {d['purchased']} seats are assigned. New users will be refused at "
+            "provisioning and sign-in until a Primary Owner adds seats or a seat is released."
+        ],
+    )
+
+
+def _seats_refused(d: dict[str, Any]) -> tuple[str, list[str]]:
+    count = int(d["refusals"])
+    noun = "request was" if count == 1 else "requests were"
+    people = list(d["people"])
+    more = int(d["more_people"])
+    listed = "\n".join(f"- {person}" for person in people)
+    if more:
+        listed += f"\n- and {more} more"
+    doors = ", ".join(
+        f"{n} at {SOURCE_NAMES.get(source, source)}" for source, n in sorted(d["by_source"].items())
+    )
+    who = len(people) + more
+    return (
+        f"Refused for lack of a seat: {who} {'person' if who == 1 else 'people'}",
+        [
+            f"{count} {noun} refused because no seat could be given ({doors}).",
+            f"Refused:\n{listed}",
+            f"Reason: {d.get('last_reason', '')}",
+            "Add seats or release unused ones so these people can get in.",
+        ],
+    )
+
+
+def _seats_added(d: dict[str, Any]) -> tuple[str, list[str]]:
+    total = f"{format_minor(int(d['total_minor']), str(d['currency']))} {d['currency']}"
+    return (
+        f"{d['quantity']} seats added, invoice {d['invoice']} issued",
+        [
+            f"{d['purchaser']} added {d['quantity']} seats. Invoice {d['invoice']} for "
+            f"{total} was issued at once, prorated for the rest of the term."
+        ],
+    )
+
+
+def _contract_renewed(d: dict[str, Any]) -> tuple[str, list[str]]:
+    return (
+        f"Contract renewed with {d['purchased']} seats",
+        [
+            f"The contract renewed for {d['term_start']} to {d['term_end']} with the "
+            f"{d['purchased']} seats in use at the end of the term. Add seats before new "
+            "users arrive."
+        ],
+    )
+
+
+def _contract_ending(d: dict[str, Any]) -> tuple[str, list[str]]:
+    days = int(d["days_left"])
+    when = "tomorrow" if days == 1 else f"in {days} days"
+    return (
+        f"Contract ends {when} ({d['term_end']})",
+        [
+            f"The contract ends on {d['term_end']} ({when}) and does not renew "
+            "automatically. After that date no new seat can be assigned."
+        ],
+    )
+
+
+def _webhook_disabled(d: dict[str, Any]) -> tuple[str, list[str]]:
+    return (
+        "Alert webhook disabled",
+        [
+            f"The webhook {d['url']} answered {d['reason']}, so seatgate stopped sending "
+            "alerts to it. Add it again with `seatgate webhook add` once it is fixed."
+        ],
+    )
+
+
+_WRITERS: dict[AlertKind, Callable[[dict[str, Any]], tuple[str, list[str]]]] = {
+    AlertKind.SEATS_LOW: _seats_low,
+    AlertKind.SEATS_EXHAUSTED: _seats_exhausted,
+    AlertKind.SEATS_REFUSED: _seats_refused,
+    AlertKind.SEATS_ADDED: _seats_added,
+    AlertKind.CONTRACT_RENEWED: _contract_renewed,
+    AlertKind.CONTRACT_ENDING: _contract_ending,
+    AlertKind.WEBHOOK_DISABLED: _webhook_disabled,
+}

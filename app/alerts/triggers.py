@@ -1,0 +1,287 @@
+"""Alert triggers: each writes outbox rows in the caller's transaction and nothing else.
+
+The ledger and billing call these right where seats change, so an alert exists exactly when
+its cause was committed (a rolled-back claim leaves none). Nothing here talks to the network;
+:mod:`app.alerts.delivery` sends what was written. This module must not import the ledger
+(the ledger imports it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import Table, select
+from sqlalchemy.orm import Session
+
+from app.alerts.policy import SEAT_MARK_PREFIX, policy_of
+from app.models import (
+    Alert,
+    AlertKind,
+    AlertMark,
+    AlertStatus,
+    Contract,
+    Invoice,
+    SeatEvent,
+    SeatEventKind,
+    SeatPool,
+    Webhook,
+    utcnow,
+)
+
+CONTRACT_END_NOTICE_DAYS = (30, 7, 1)
+MAX_NAMES_IN_DIGEST = 100
+
+_pools: Table = SeatPool.__table__  # type: ignore[assignment]
+
+
+def seats_changed(
+    session: Session, organization_id: int, kind: SeatEventKind, *, now: dt.datetime
+) -> Alert | None:
+    """Re-evaluate the seat thresholds after a ledger event (hysteresis).
+
+    A threshold alerts once when use reaches it and is re-armed only when use falls back
+    below it. When one change crosses several thresholds, one alert names the highest. A
+    renewal only updates the marks: its own alert already states the new numbers.
+    """
+    purchased, assigned = _counts(session, organization_id)
+    thresholds = policy_of(session, organization_id).thresholds()
+    marked = {
+        mark.mark: mark
+        for mark in session.scalars(
+            select(AlertMark).where(
+                AlertMark.organization_id == organization_id,
+                AlertMark.mark.startswith(SEAT_MARK_PREFIX),
+            )
+        )
+    }
+    newly_crossed = []
+    for threshold in thresholds:
+        if not threshold.reached(purchased, assigned):
+            if threshold.mark in marked:
+                session.delete(marked[threshold.mark])
+        elif threshold.mark not in marked:
+            session.add(
+                AlertMark(organization_id=organization_id, mark=threshold.mark, marked_at=now)
+            )
+            newly_crossed.append(threshold)
+    session.flush()
+    if not newly_crossed or kind is SeatEventKind.RENEWAL:
+        return None
+    # reversed: on a tie (95 % and 100 % of 10 seats) the later, higher threshold is named
+    highest = max(reversed(newly_crossed), key=lambda threshold: threshold.reached_at(purchased))
+    return _write(
+        session,
+        organization_id,
+        AlertKind.SEATS_EXHAUSTED if assigned >= purchased else AlertKind.SEATS_LOW,
+        {"threshold": highest.label, **_seats(purchased, assigned)},
+        now=now,
+    )
+
+
+def seat_refused(session: Session, event: SeatEvent) -> Alert:
+    """Add a refusal to the organization's open digest, opening one if there is none.
+
+    At most one digest collects per organization (a partial unique index); it becomes
+    deliverable when its window closes, so a burst of refusals makes one message. The pool
+    row's lock serializes refusals of one organization, so two never open two digests.
+    """
+    organization_id = event.organization_id
+    session.execute(
+        select(_pools.c.organization_id)
+        .where(_pools.c.organization_id == organization_id)
+        .with_for_update()
+    )
+    purchased, assigned = _counts(session, organization_id)
+    digest = session.scalar(
+        select(Alert)
+        .where(
+            Alert.organization_id == organization_id,
+            Alert.status == AlertStatus.COLLECTING.value,
+        )
+        .with_for_update()
+    )
+    if digest is None:
+        window = policy_of(session, organization_id).digest_window
+        digest = _write(
+            session,
+            organization_id,
+            AlertKind.SEATS_REFUSED,
+            {"refusals": 0, "people": [], "more_people": 0, "by_source": {}},
+            now=event.created_at,
+            status=AlertStatus.COLLECTING,
+            deliverable_at=event.created_at + window,
+        )
+    details = dict(digest.details)
+    people: list[str] = list(details["people"])
+    subject = event.subject or "(unknown)"
+    if subject not in people:
+        if len(people) < MAX_NAMES_IN_DIGEST:
+            people.append(subject)
+        else:
+            details["more_people"] = int(details["more_people"]) + 1
+    by_source = dict(details["by_source"])
+    by_source[event.source] = int(by_source.get(event.source, 0)) + 1
+    details.update(
+        refusals=int(details["refusals"]) + 1,
+        people=people,
+        by_source=by_source,
+        last_reason=event.reason,
+        **_seats(purchased, assigned),
+    )
+    digest.details = details  # a new dict, so the JSON column is written
+    session.flush()
+    return digest
+
+
+def seats_purchased(session: Session, invoice: Invoice) -> Alert:
+    """Seats were added and their invoice issued (R5)."""
+    purchased, assigned = _counts(session, invoice.organization_id)
+    return _write(
+        session,
+        invoice.organization_id,
+        AlertKind.SEATS_ADDED,
+        {
+            "invoice": invoice.number,
+            "quantity": sum(line.quantity for line in invoice.lines),
+            "total_minor": invoice.total_minor,
+            "currency": invoice.currency,
+            "purchaser": invoice.purchaser_email,
+            **_seats(purchased, assigned),
+        },
+        now=invoice.issued_at,
+    )
+
+
+def contract_renewed(
+    session: Session, organization_id: int, term_start: dt.date, term_end: dt.date
+) -> Alert:
+    """An auto-renewing contract rolled over with the seats in use (R7)."""
+    purchased, assigned = _counts(session, organization_id)
+    return _write(
+        session,
+        organization_id,
+        AlertKind.CONTRACT_RENEWED,
+        {
+            "term_start": term_start.isoformat(),
+            "term_end": term_end.isoformat(),
+            **_seats(purchased, assigned),
+        },
+        now=utcnow(),
+    )
+
+
+def contract_end_notices(session: Session, *, today: dt.date) -> list[Alert]:
+    """Warn 30, 7 and 1 days before a contract that does not renew ends (periodic).
+
+    Each notice is marked per term end, so it is written once even when several workers run
+    this; after a long pause only the most urgent notice due is written.
+    """
+    horizon = today + dt.timedelta(days=max(CONTRACT_END_NOTICE_DAYS))
+    ending = session.scalars(
+        select(Contract)
+        .where(
+            Contract.auto_renew.is_(False),
+            Contract.term_end > today,
+            Contract.term_end <= horizon,
+        )
+        .order_by(Contract.id)
+        .with_for_update(skip_locked=True)
+    ).all()
+    written = []
+    for contract in ending:
+        days_left = (contract.term_end - today).days
+        already = set(
+            session.scalars(
+                select(AlertMark.mark).where(
+                    AlertMark.organization_id == contract.organization_id,
+                    AlertMark.mark.startswith(f"ends:{contract.term_end.isoformat()}:"),
+                )
+            )
+        )
+        due = [
+            days
+            for days in CONTRACT_END_NOTICE_DAYS
+            if days_left <= days and _end_mark(contract, days) not in already
+        ]
+        if not due:
+            continue
+        for days in due:
+            session.add(
+                AlertMark(organization_id=contract.organization_id, mark=_end_mark(contract, days))
+            )
+        purchased, assigned = _counts(session, contract.organization_id)
+        written.append(
+            _write(
+                session,
+                contract.organization_id,
+                AlertKind.CONTRACT_ENDING,
+                {
+                    "term_end": contract.term_end.isoformat(),
+                    "days_left": days_left,
+                    **_seats(purchased, assigned),
+                },
+                now=utcnow(),
+            )
+        )
+    session.flush()
+    return written
+
+
+def webhook_disabled(session: Session, webhook: Webhook, reason: str) -> Alert:
+    """Tell the owners that one of their webhooks was switched off."""
+    purchased, assigned = _counts(session, webhook.organization_id)
+    return _write(
+        session,
+        webhook.organization_id,
+        AlertKind.WEBHOOK_DISABLED,
+        {
+            "webhook_id": webhook.id,
+            "url": webhook.url,
+            "reason": reason,
+            **_seats(purchased, assigned),
+        },
+        now=utcnow(),
+    )
+
+
+def _end_mark(contract: Contract, days: int) -> str:
+    return f"ends:{contract.term_end.isoformat()}:{days}"
+
+
+def _write(
+    session: Session,
+    organization_id: int,
+    kind: AlertKind,
+    details: dict[str, Any],
+    *,
+    now: dt.datetime,
+    status: AlertStatus = AlertStatus.PENDING,
+    deliverable_at: dt.datetime | None = None,
+) -> Alert:
+    alert = Alert(
+        public_id=uuid.uuid4().hex,
+        organization_id=organization_id,
+        kind=kind.value,
+        status=status.value,
+        details=details,
+        created_at=now,
+        deliverable_at=deliverable_at or now,
+    )
+    session.add(alert)
+    session.flush()
+    return alert
+
+
+def _seats(purchased: int, assigned: int) -> dict[str, int]:
+    return {"purchased": purchased, "assigned": assigned, "free": purchased - assigned}
+
+
+def _counts(session: Session, organization_id: int) -> tuple[int, int]:
+    row = session.execute(
+        select(_pools.c.purchased, _pools.c.assigned).where(
+            _pools.c.organization_id == organization_id
+        )
+    ).one()
+    return int(row.purchased), int(row.assigned)
