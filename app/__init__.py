@@ -33,9 +33,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     flask_app.extensions[DATABASE_EXTENSION] = Database(settings.database)
 
     from app import web
-    from app.pages import blueprint as pages_blueprint
     from app.alerts.commands import alerts_commands, webhook_commands
     from app.api import blueprint as api_blueprint
+    from app.pages import blueprint as pages_blueprint
     from scim import blueprint as scim_blueprint
     from sso import blueprint as sso_blueprint
 

@@ -48,4 +48,6 @@ def format_minor(amount_minor: int, currency: str) -> str:
 
 def display(amount_minor: int, currency: str) -> str:
     """``150000`` USD → ``"$1,500.00"``: for people, never for arithmetic."""
-    return str(format_currency(Decimal(format_minor(amount_minor, currency)), currency, locale="en_US"))
+    return str(
+        format_currency(Decimal(format_minor(amount_minor, currency)), currency, locale="en_US")
+    )

@@ -20,7 +20,8 @@ from werkzeug.exceptions import BadRequest, Forbidden, NotFound
 from wtforms.validators import ValidationError
 
 from app import billing as billing_domain
-from app import database_of, seat_reports
+from app import database_of, seat_reports, settings_of
+from app.alerts import inbox
 from app.errors import NotFound as DomainNotFound
 from app.errors import SeatgateError
 from app.ledger import Actor, current_contract, seat_usage
@@ -42,6 +43,7 @@ PLAN_LABELS = {
     PlanType.MONTHLY_CARD.value: "Monthly, card",
 }
 PRIMARY_ONLY = "Only the Primary Owner can add seats."
+RECENT_ALERTS = 5
 
 
 @blueprint.app_context_processor
@@ -49,11 +51,11 @@ def _template_helpers() -> dict[str, Any]:
     return {"csrf_token": generate_csrf}
 
 
-def _actor(viewer: Viewer) -> Actor:
+def actor_of(viewer: Viewer) -> Actor:
     return Actor(label=viewer.member.email, source=Source.WEB, request_id=request_id())
 
 
-def _page(template: str, viewer: Viewer, contract: Contract, **context: Any) -> str:
+def render_page(template: str, viewer: Viewer, contract: Contract, **context: Any) -> str:
     return render_template(
         template,
         organization=viewer.organization,
@@ -64,7 +66,7 @@ def _page(template: str, viewer: Viewer, contract: Contract, **context: Any) -> 
     )
 
 
-def _check_csrf() -> None:
+def check_csrf() -> None:
     try:
         validate_csrf(request.form.get("csrf_token"))
     except ValidationError as exc:
@@ -82,11 +84,11 @@ def billing() -> str:
     with database_of(current_app).unit_of_work() as session:
         viewer = require_owner(session)
         contract = current_contract(
-            session, viewer.organization.id, today=utcnow().date(), actor=_actor(viewer)
+            session, viewer.organization.id, today=utcnow().date(), actor=actor_of(viewer)
         )
         usage = seat_usage(session, viewer.organization.id)
         percent = round(100 * usage.assigned / usage.purchased) if usage.purchased else 100
-        return _page(
+        return render_page(
             "billing/overview.html",
             viewer,
             contract,
@@ -101,9 +103,10 @@ def billing() -> str:
         )
 
 
-def _recent_alerts(session: Session, viewer: Viewer) -> list[dict[str, Any]] | None:
-    """Hook for the alerts list; ``None`` hides the section."""
-    return None
+def _recent_alerts(session: Session, viewer: Viewer) -> list[dict[str, Any]]:
+    return inbox.recent_alerts(
+        session, viewer.organization, settings_of(current_app).base_url, RECENT_ALERTS
+    )
 
 
 @blueprint.get("/settings/billing/seats/edit")
@@ -118,7 +121,7 @@ def _edit_form(
     session: Session, viewer: Viewer, *, requested: int | None = None, error: str | None = None
 ) -> str:
     contract = viewer.organization.contract
-    return _page(
+    return render_page(
         "billing/edit.html",
         viewer,
         contract,
@@ -131,7 +134,7 @@ def _edit_form(
 
 @blueprint.post("/settings/billing/seats/review")
 def review_seats() -> str | tuple[str, int]:
-    _check_csrf()
+    check_csrf()
     with database_of(current_app).unit_of_work() as session:
         viewer = require_owner(session)
         _primary_owner(viewer)
@@ -151,9 +154,9 @@ def review_seats() -> str | tuple[str, int]:
 
 def _review(session: Session, viewer: Viewer, quantity: int, *, notice: str | None = None) -> str:
     quote = billing_domain.quote_purchase(
-        session, viewer.organization, quantity, actor=_actor(viewer)
+        session, viewer.organization, quantity, actor=actor_of(viewer)
     )
-    return _page(
+    return render_page(
         "billing/review.html",
         viewer,
         viewer.organization.contract,
@@ -167,7 +170,7 @@ def _review(session: Session, viewer: Viewer, quantity: int, *, notice: str | No
 
 @blueprint.post("/settings/billing/seats")
 def purchase_seats() -> Response | str | tuple[str, int]:
-    _check_csrf()
+    check_csrf()
     quantity_text = request.form.get("quantity", "")
     expected_text = request.form.get("expected_total_minor", "")
     key = request.form.get("idempotency_key", "")
@@ -181,7 +184,7 @@ def purchase_seats() -> Response | str | tuple[str, int]:
         if earlier is None:
             try:
                 quote = billing_domain.quote_purchase(
-                    session, organization, int(quantity_text), actor=_actor(viewer)
+                    session, organization, int(quantity_text), actor=actor_of(viewer)
                 )
                 if quote.total_minor != int(expected_text):
                     notice = "The price changed since you reviewed it. Check the new figures."
@@ -191,7 +194,7 @@ def purchase_seats() -> Response | str | tuple[str, int]:
                     organization,
                     int(quantity_text),
                     buyer=viewer.member,
-                    actor=_actor(viewer),
+                    actor=actor_of(viewer),
                     idempotency_key=key,
                 )
             except SeatgateError as error:
@@ -213,7 +216,7 @@ def purchase_seats() -> Response | str | tuple[str, int]:
 def invoices() -> str:
     with database_of(current_app).unit_of_work(write=False) as session:
         viewer = require_owner(session)
-        return _page(
+        return render_page(
             "billing/invoices.html",
             viewer,
             viewer.organization.contract,
@@ -229,14 +232,16 @@ def invoice(invoice_id: int) -> str:
             found = seat_reports.invoice_of(session, viewer.organization, invoice_id)
         except DomainNotFound:
             raise NotFound() from None
-        return _page("billing/invoice.html", viewer, viewer.organization.contract, invoice=found)
+        return render_page(
+            "billing/invoice.html", viewer, viewer.organization.contract, invoice=found
+        )
 
 
 @blueprint.get("/settings/billing/members")
 def members() -> str:
     with database_of(current_app).unit_of_work(write=False) as session:
         viewer = require_owner(session)
-        return _page(
+        return render_page(
             "billing/members.html",
             viewer,
             viewer.organization.contract,
