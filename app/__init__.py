@@ -43,6 +43,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     flask_app.register_blueprint(scim_blueprint)
     flask_app.register_blueprint(sso_blueprint)
     flask_app.register_blueprint(pages_blueprint)
+    if settings.env == "development":
+        from app.pages.dev import blueprint as dev_blueprint
+
+        flask_app.register_blueprint(dev_blueprint)
     flask_app.register_blueprint(api_blueprint)
     flask_app.register_blueprint(alerts_commands)
     flask_app.register_blueprint(webhook_commands)
