@@ -24,8 +24,13 @@ def request_id() -> str:
     return str(g.request_id)
 
 
+def _assign_request_id() -> None:
+    """Before-request hook: returning the id itself would make Flask answer with it."""
+    request_id()
+
+
 def init_app(flask_app: Flask) -> None:
-    flask_app.before_request(request_id)
+    flask_app.before_request(_assign_request_id)
 
     @flask_app.after_request
     def _stamp(response: Response) -> Response:
