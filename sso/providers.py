@@ -36,6 +36,7 @@ DEFAULT_ATTRIBUTE_MAP: dict[str, list[str]] = {
         "user.email",
         "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
         "urn:oid:0.9.2342.19200300.100.1.3",
+        "urn:oid:1.2.840.113549.1.9.1.1",
     ],
     "display_name": [
         "displayName",
