@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from saml2.config import IdPConfig
 from saml2.metadata import entity_descriptor
 from saml2.saml import NAME_FORMAT_UNSPECIFIED, NAMEID_FORMAT_EMAILADDRESS, NameID
 from saml2.server import Server
+from saml2.sigver import verify_redirect_signature
 
 IDP_ENTITY_ID = "https://idp.example.test/saml/metadata"
 IDP_SSO_URL = "https://idp.example.test/saml/sso"
@@ -111,6 +113,17 @@ class TestIdentityProvider:
     def signed_by(self, keys: KeyPair) -> TestIdentityProvider:
         """The same IdP (same entity id) signing with another key."""
         return TestIdentityProvider(keys, self.sp_metadata)
+
+    def verify_redirect_signature(self, location: str, sp_metadata: str) -> bool:
+        """Check a signed HTTP-Redirect AuthnRequest with the certificate in the SP metadata."""
+        match = re.search(r"<ds:X509Certificate>([^<]+)</ds:X509Certificate>", sp_metadata)
+        assert match is not None, "SP metadata publishes no certificate"
+        query = {key: values[0] for key, values in parse_qs(urlsplit(location).query).items()}
+        return bool(
+            verify_redirect_signature(
+                query, self.server.sec.sec_backend, cert="".join(match.group(1).split())
+            )
+        )
 
     def metadata_xml(self) -> str:
         return str(entity_descriptor(self.server.config))
