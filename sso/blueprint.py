@@ -290,6 +290,37 @@ def logout(slug: str) -> ResponseReturnValue:
     return response
 
 
+@blueprint.get("/<slug>/sls")
+def sls(slug: str) -> ResponseReturnValue:
+    """Single logout from the IdP: a LogoutRequest ends the subject's sessions and is
+    answered; a LogoutResponse confirms the logout started by ``/logout``."""
+    settings = settings_of(current_app)
+    endpoints = _endpoints(slug)
+    with database_of(current_app).unit_of_work() as session:
+        organization = _organization(session, slug)
+        provider = get_provider(session, organization)
+        if not provider.slo_url:
+            raise SsoNotConfigured(f"organization {slug!r} has no IdP single logout URL")
+        outcome = saml.process_logout(
+            saml.saml_settings(provider, endpoints, settings.secret_key),
+            saml.request_data(
+                endpoints,
+                "sls",
+                query=request.args,
+                query_string=request.query_string.decode(),
+            ),
+        )
+        if outcome.name_id is not None:
+            tokens.revoke_for_subject(
+                session, organization.id, outcome.name_id, outcome.session_indexes
+            )
+    if outcome.redirect_url:
+        return redirect(outcome.redirect_url, code=302)
+    response = make_response(render_template("sso/signed_out.html", organization=slug))
+    response.delete_cookie(settings.sso.cookie_name, path="/", secure=True, httponly=True)
+    return response
+
+
 @blueprint.get("/<slug>/signed-out")
 def signed_out(slug: str) -> str:
     return render_template("sso/signed_out.html", organization=slug)

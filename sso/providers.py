@@ -138,7 +138,6 @@ def configure(
             raise InvalidInput(
                 "First configuration needs --metadata FILE or --entity-id, --sso-url and --cert."
             )
-        key = crypto.new_rsa_key()
         provider = IdentityProvider(
             organization_id=organization.id,
             allow_idp_initiated=False,
@@ -147,10 +146,11 @@ def configure(
             required_signature=RequiredSignature.ASSERTION.value,
             attribute_map={},
             allowed_redirects=[],
-            sp_private_key=crypto.seal_private_key(key, secret_key),
-            sp_certificate=crypto.self_signed_certificate(key, f"seatgate {organization.slug}"),
         )
+        _new_sp_key(provider, organization, secret_key)
         session.add(provider)
+    else:
+        _renew_sp_key_if_unreadable(provider, organization, secret_key)
     if description is not None:
         _apply_description(provider, description)
     _apply_policy(provider, change)
@@ -165,6 +165,23 @@ def configure(
         details=provider_dict(provider),
     )
     return provider
+
+
+def _new_sp_key(provider: IdentityProvider, organization: Organization, secret_key: str) -> None:
+    key = crypto.new_rsa_key()
+    provider.sp_private_key = crypto.seal_private_key(key, secret_key)
+    provider.sp_certificate = crypto.self_signed_certificate(key, f"seatgate {organization.slug}")
+
+
+def _renew_sp_key_if_unreadable(
+    provider: IdentityProvider, organization: Organization, secret_key: str
+) -> None:
+    """After a ``secret_key`` change the sealed SP key cannot be opened: make a new one
+    (IdPs that verify signed AuthnRequests must then re-import the SP metadata)."""
+    try:
+        crypto.open_private_key(provider.sp_private_key, secret_key)
+    except ValueError:
+        _new_sp_key(provider, organization, secret_key)
 
 
 def _apply_description(provider: IdentityProvider, description: IdpDescription) -> None:

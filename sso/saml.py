@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from onelogin.saml2.auth import OneLogin_Saml2_Auth
 from onelogin.saml2.constants import OneLogin_Saml2_Constants as Saml
+from onelogin.saml2.logout_request import OneLogin_Saml2_Logout_Request
 from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
 from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
@@ -143,6 +144,9 @@ def request_data(
         "get_data": dict(query or {}),
         "post_data": dict(form or {}),
         "query_string": query_string,
+        # Verify redirect-binding signatures over the bytes the IdP signed, whatever its
+        # percent-encoding style.
+        "validate_signature_from_qs": True,
     }
 
 
@@ -181,6 +185,44 @@ def start_logout(
     auth = OneLogin_Saml2_Auth(dict(data), old_settings=settings)
     url: str = auth.logout(return_to=return_to, name_id=name_id, session_index=session_index)
     return url
+
+
+@dataclass(frozen=True)
+class LogoutOutcome:
+    """A validated single-logout message: whom the IdP logged out, and where to go next."""
+
+    name_id: str | None
+    session_indexes: list[str]
+    redirect_url: str | None
+
+
+def process_logout(settings: OneLogin_Saml2_Settings, data: Mapping[str, Any]) -> LogoutOutcome:
+    """Validate an IdP's LogoutRequest (which must be signed) or LogoutResponse.
+
+    A LogoutRequest yields the NameID whose sessions end and the URL carrying our
+    LogoutResponse back to the IdP; a LogoutResponse only confirms a logout we started.
+    """
+    query = data["get_data"]
+    is_request = "SAMLRequest" in query
+    if is_request and "Signature" not in query:
+        raise InvalidResponse("unsigned LogoutRequest")
+    if not is_request and "SAMLResponse" not in query:
+        raise MalformedMessage("no SAMLRequest or SAMLResponse in the query")
+    auth = OneLogin_Saml2_Auth(dict(data), old_settings=settings)
+    try:
+        redirect_url = auth.process_slo(keep_local_session=True)
+    except Exception as exc:  # parser and validation failures alike are refusals
+        raise InvalidResponse(f"{type(exc).__name__}: {exc}") from exc
+    if auth.get_errors():
+        raise InvalidResponse(f"{auth.get_errors()}: {auth.get_last_error_reason()}")
+    if not is_request:
+        return LogoutOutcome(name_id=None, session_indexes=[], redirect_url=None)
+    xml = auth.get_last_request_xml()
+    return LogoutOutcome(
+        name_id=OneLogin_Saml2_Logout_Request.get_nameid(xml),
+        session_indexes=list(OneLogin_Saml2_Logout_Request.get_session_indexes(xml)),
+        redirect_url=redirect_url,
+    )
 
 
 def read_response(

@@ -186,3 +186,23 @@ def revoke(
     record.revoked_at = now or utcnow()
     session.flush()
     return record
+
+
+def revoke_for_subject(
+    session: Session,
+    organization_id: int,
+    name_id: str,
+    session_indexes: list[str],
+    *,
+    now: dt.datetime | None = None,
+) -> int:
+    """IdP-initiated logout: end the subject's sessions (only the named ones, if any)."""
+    query = update(SignInSession).where(
+        SignInSession.organization_id == organization_id,
+        SignInSession.name_id == name_id,
+        SignInSession.revoked_at.is_(None),
+    )
+    if session_indexes:
+        query = query.where(SignInSession.session_index.in_(session_indexes))
+    result = session.execute(query.values(revoked_at=now or utcnow()))
+    return int(getattr(result, "rowcount", 0))

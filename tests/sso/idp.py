@@ -125,6 +125,26 @@ class TestIdentityProvider:
             )
         )
 
+    def logout_request_url(
+        self, *, sls_url: str, sp_entity_id: str, name_id: str, sign: bool = True
+    ) -> str:
+        """An IdP-initiated LogoutRequest over HTTP-Redirect, signed in the query string."""
+        _request_id, request = self.server.create_logout_request(
+            destination=sls_url,
+            issuer_entity_id=sp_entity_id,
+            name_id=NameID(format=NAMEID_FORMAT_EMAILADDRESS, text=name_id),
+            sign=False,
+        )
+        binding = self.server.apply_binding(
+            BINDING_HTTP_REDIRECT,
+            str(request),
+            sls_url,
+            relay_state="",
+            sign=sign,
+            sigalg=RSA_SHA256,
+        )
+        return str(dict(binding["headers"])["Location"])
+
     def metadata_xml(self) -> str:
         return str(entity_descriptor(self.server.config))
 

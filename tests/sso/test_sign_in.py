@@ -250,3 +250,38 @@ def test_unknown_organization_gets_a_404_page(door: Door, database: Database) ->
         assert "Single sign-on is not set up" in response.get_data(as_text=True)
     with database.unit_of_work(write=False) as session:
         assert session.scalar(select(func.count()).select_from(Member)) == 1
+
+
+def test_idp_initiated_single_logout_ends_the_session(door: Door) -> None:
+    assert door.sign_in(ALICE).status_code == 303
+    token = session_cookie(door)
+    other = door.sign_in(BOB)
+    assert other.status_code == 303
+    bob_token = session_cookie(door)
+    url = door.idp.logout_request_url(
+        sls_url=f"{BASE_URL}/sso/acme/sls",
+        sp_entity_id=f"{BASE_URL}/sso/acme/metadata",
+        name_id=ALICE,
+    )
+    response = door.client.get(url.removeprefix(BASE_URL))
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert location_of(response).startswith("https://idp.example.test/saml/slo?SAMLResponse=")
+    for bearer, expected in ((token, 401), (bob_token, 200)):
+        status = door.client.get("/sso/session", headers={"Authorization": f"Bearer {bearer}"})
+        assert status.status_code == expected
+
+
+def test_unsigned_or_forged_logout_requests_are_refused(door: Door, idp_keys: dict) -> None:
+    assert door.sign_in(ALICE).status_code == 303
+    token = session_cookie(door)
+    for idp, sign in ((door.idp, False), (door.idp.signed_by(idp_keys["rogue"]), True)):
+        url = idp.logout_request_url(
+            sls_url=f"{BASE_URL}/sso/acme/sls",
+            sp_entity_id=f"{BASE_URL}/sso/acme/metadata",
+            name_id=ALICE,
+            sign=sign,
+        )
+        response = door.client.get(url.removeprefix(BASE_URL))
+        assert response.status_code == 403
+    status = door.client.get("/sso/session", headers={"Authorization": f"Bearer {token}"})
+    assert status.status_code == 200
