@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
@@ -164,13 +162,3 @@ def door(
 
 def location_of(response: TestResponse) -> str:
     return response.headers.get("Location", "")
-
-
-def same_origin_path(url: str) -> str:
-    parts = urlsplit(url)
-    return parts.path + (f"?{parts.query}" if parts.query else "")
-
-
-@pytest.fixture
-def hostile_dir() -> Path:
-    return Path(__file__).parent / "hostile"

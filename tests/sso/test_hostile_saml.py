@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import copy
 import re
+import threading
 from pathlib import Path
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from lxml import etree
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 from sqlalchemy import func, select, update
 
+from app import create_app, database_of
 from app.db import Database
 from app.models import AuthnRequestRecord, Member, SeatEvent
 from app.models import RequiredSignature as Signed
@@ -437,3 +440,45 @@ def test_deprecated_signature_algorithm_is_refused(door: Door) -> None:
         digest_alg="http://www.w3.org/2000/09/xmldsig#sha1",
     )
     assert_refused(door.post(str(response)), title="could not be verified")
+
+
+def test_replay_cache_holds_across_instances_racing(
+    door: Door, database: Database, app: Flask, idp_keys: dict[str, KeyPair], database_url: str
+) -> None:
+    """Two app instances on one database receive the same assertion at the same moment:
+    the unique index lets exactly one of them sign the user in."""
+    configure_org(
+        database,
+        app,
+        "acme",
+        [idp_keys["current"].certificate],
+        PolicyChange(allow_idp_initiated=True),
+    )
+    xml = door.unsolicited(ALICE)
+    second = create_app({"env": "test", "database": {"url": database_url}, "base_url": BASE_URL})
+    clients = [app.test_client(), second.test_client()]
+    barrier = threading.Barrier(len(clients))
+    statuses: list[int] = []
+
+    def post(client: FlaskClient) -> None:
+        barrier.wait()
+        statuses.append(
+            client.post("/sso/acme/acs", data={"SAMLResponse": encode(xml)}).status_code
+        )
+
+    try:
+        threads = [threading.Thread(target=post, args=(client,)) for client in clients]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        database_of(second).dispose()
+    assert sorted(statuses) == [303, 403]
+    with database.unit_of_work(write=False) as session:
+        assert (
+            session.scalar(
+                select(func.count()).select_from(SeatEvent).where(SeatEvent.kind == "assign")
+            )
+            == 1
+        )
