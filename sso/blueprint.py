@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Callable
 
 from flask import (
     Blueprint,
@@ -29,25 +28,22 @@ from flask import (
 )
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
-from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app import database_of, settings_of
 from app.errors import MemberInactive, NotFound, SeatRefused
 from app.ledger import Actor
-from app.models import AuthnRequestRecord, Organization, SeenAssertion, Source, utcnow
+from app.models import Organization, Source, utcnow
 from app.organizations import get_organization
 from app.web import request_id
-from sso import door, saml, tokens
+from sso import door, replay, saml, tokens
 from sso.errors import (
     MemberDeactivated,
     NoSeatAvailable,
     ReplayedAssertion,
     SignInRefused,
     SsoNotConfigured,
-    UnknownRequest,
-    UnsolicitedResponse,
 )
 from sso.providers import get_provider
 from sso.redirects import safe_next
@@ -99,7 +95,6 @@ def login(slug: str) -> ResponseReturnValue:
     """SP-initiated sign-in: remember the AuthnRequest id and where to go, then off to the IdP."""
     settings = settings_of(current_app)
     endpoints = _endpoints(slug)
-    now = utcnow()
     with database_of(current_app).unit_of_work() as session:
         organization = _organization(session, slug)
         provider = get_provider(session, organization)
@@ -113,15 +108,13 @@ def login(slug: str) -> ResponseReturnValue:
             saml.request_data(endpoints, "login", query=request.args),
             relay_state=next_url,
         )
-        session.execute(delete(AuthnRequestRecord).where(AuthnRequestRecord.expires_at < now))
-        session.add(
-            AuthnRequestRecord(
-                id=start.request_id,
-                organization_id=organization.id,
-                next_url=next_url,
-                created_at=now,
-                expires_at=now + dt.timedelta(seconds=settings.sso.authn_request_lifetime_seconds),
-            )
+        replay.remember_request(
+            session,
+            organization.id,
+            start.request_id,
+            next_url,
+            lifetime=dt.timedelta(seconds=settings.sso.authn_request_lifetime_seconds),
+            now=utcnow(),
         )
     response = redirect(start.redirect_url, code=302)
     response.headers["Cache-Control"] = "no-store"
@@ -148,7 +141,7 @@ def acs(slug: str) -> ResponseReturnValue:
         allowed_redirects = list(provider.allowed_redirects or [])
     try:
         with database.unit_of_work() as session:
-            next_url = _answer_once(
+            next_url = replay.answer_once(
                 session,
                 organization_id,
                 identity,
@@ -158,6 +151,7 @@ def acs(slug: str) -> ResponseReturnValue:
                     base_url=settings.base_url,
                     allowed=allowed_redirects,
                 ),
+                now=utcnow(),
             )
     except IntegrityError as exc:
         raise ReplayedAssertion(f"assertion {identity.assertion_id!r} already used") from exc
@@ -190,52 +184,6 @@ def acs(slug: str) -> ResponseReturnValue:
     )
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-def _answer_once(
-    session: Session,
-    organization_id: int,
-    identity: saml.SamlIdentity,
-    *,
-    allow_unsolicited: bool,
-    unsolicited_next: Callable[[], str],
-) -> str:
-    """Consume the AuthnRequest this answers (or accept it as IdP-initiated) and record the
-    assertion id in the replay cache. Returns where to send the user afterwards."""
-    now = utcnow()
-    if identity.in_response_to is not None:
-        next_url = session.execute(
-            update(AuthnRequestRecord)
-            .where(
-                AuthnRequestRecord.id == identity.in_response_to,
-                AuthnRequestRecord.organization_id == organization_id,
-                AuthnRequestRecord.consumed_at.is_(None),
-                AuthnRequestRecord.expires_at > now,
-            )
-            .values(consumed_at=now)
-            .returning(AuthnRequestRecord.next_url)
-        ).scalar_one_or_none()
-        if next_url is None:
-            raise UnknownRequest(f"InResponseTo {identity.in_response_to!r} unknown or used")
-    elif allow_unsolicited:
-        next_url = unsolicited_next()
-    else:
-        raise UnsolicitedResponse("IdP-initiated response and the organization does not allow it")
-    session.execute(
-        delete(SeenAssertion).where(
-            SeenAssertion.organization_id == organization_id, SeenAssertion.not_on_or_after < now
-        )
-    )
-    session.add(
-        SeenAssertion(
-            organization_id=organization_id,
-            assertion_id=identity.assertion_id,
-            not_on_or_after=max(identity.not_on_or_after, now),
-            seen_at=now,
-        )
-    )
-    session.flush()
-    return next_url
 
 
 @blueprint.get("/session")
@@ -336,9 +284,12 @@ def _presented_token() -> str | None:
 @wellknown.get("/.well-known/jwks.json")
 def jwks() -> Response:
     settings = settings_of(current_app)
-    with database_of(current_app).unit_of_work() as session:
-        tokens.current_key(session, settings.secret_key, now=utcnow())
+    with database_of(current_app).unit_of_work(write=False) as session:
         document = tokens.published_keys(session, settings, now=utcnow())
+    if not document["keys"]:  # before the first sign-in: create the key now
+        with database_of(current_app).unit_of_work() as session:
+            tokens.current_key(session, settings.secret_key, now=utcnow())
+            document = tokens.published_keys(session, settings, now=utcnow())
     response = jsonify(document)
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
