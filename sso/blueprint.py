@@ -32,13 +32,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app import database_of, settings_of
-from app.errors import MemberInactive, NotFound, SeatRefused
+from app.errors import ContractLapsed, MemberInactive, NotFound, SeatRefused
 from app.ledger import Actor
 from app.models import Organization, Source, utcnow
 from app.organizations import get_organization
 from app.web import request_id
 from sso import door, replay, saml, tokens
 from sso.errors import (
+    ContractEnded,
     MemberDeactivated,
     NoSeatAvailable,
     ReplayedAssertion,
@@ -302,9 +303,12 @@ def _refused(error: SignInRefused) -> tuple[str, int]:
 
 @blueprint.errorhandler(SeatRefused)
 def _no_seat(error: SeatRefused) -> tuple[str, int]:
+    """The ledger refused (and the unit of work recorded it for the owners, I8)."""
+    detail = f"{error.code}: {error.message}"
+    if isinstance(error, ContractLapsed):
+        return render_refusal(ContractEnded(detail))
     return render_refusal(
-        NoSeatAvailable(f"{error.code}: {error.message}"),
-        seats={"purchased": error.purchased, "assigned": error.assigned},
+        NoSeatAvailable(detail), seats={"purchased": error.purchased, "assigned": error.assigned}
     )
 
 

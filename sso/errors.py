@@ -1,7 +1,7 @@
 """Every way a sign-in can be refused, one exception type per failure.
 
 Each class carries, as class data, the HTTP status and the sentence shown to the person at
-the door; the views render them in one place (:func:`sso.views.render_refusal`) with an
+the door; the views render them in one place (:func:`sso.blueprint.render_refusal`) with an
 ``error_id`` that is also logged beside the technical details, which are never shown.
 """
 
@@ -104,5 +104,16 @@ class NoSeatAvailable(SignInRefused):
         "You cannot sign in yet because every seat your organization has purchased is in use. "
         "Your organization's owners have been notified; you can sign in as soon as a seat is "
         "free or more seats are added."
+    )
+    owners_notified = True
+
+
+class ContractEnded(SignInRefused):
+    """The contract ended without auto-renewal: no seat can be given (recorded, like R10)."""
+
+    title = "Subscription ended"
+    explanation = (
+        "You cannot sign in because your organization's seatgate contract has ended. "
+        "Your organization's owners have been notified."
     )
     owners_notified = True

@@ -482,3 +482,22 @@ def test_replay_cache_holds_across_instances_racing(
             )
             == 1
         )
+
+
+@pytest.mark.parametrize(
+    "recipient",
+    [f"{BASE_URL}/sso/acme/acs-evil", f"https://evil.example/?next={BASE_URL}/sso/acme/acs"],
+)
+def test_recipient_must_be_exactly_the_acs(door: Door, recipient: str) -> None:
+    """Signed Recipient is wrong, unsigned Destination rewritten to look right. python3-saml
+    only checks that the ACS URL occurs *inside* Recipient; seatgate wants equality."""
+    request_id, _, _ = door.start()
+    xml = door.idp.response_xml(
+        email=ALICE,
+        acs_url=recipient,
+        sp_entity_id=f"{BASE_URL}/sso/acme/metadata",
+        in_response_to=request_id,
+    )
+    rewritten = xml.replace(f'Destination="{recipient}"', f'Destination="{BASE_URL}/sso/acme/acs"')
+    assert rewritten != xml and f'Recipient="{recipient}"' in rewritten
+    assert_refused(door.post(rewritten), title="could not be verified")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import jwt
 import pytest
 from flask import Flask
@@ -12,8 +14,9 @@ from app.ledger import seat_usage
 from app.models import Member, SeatEvent
 from app.organizations import get_organization
 from sso.providers import PolicyChange
-from tests.factories import add_users
-from tests.sso.conftest import BASE_URL, Door, configure_org, location_of
+from tests.factories import add_users, make_org
+from tests.sso.conftest import BASE_URL, Door, configure_org, location_of, sp_metadata
+from tests.sso.idp import TestIdentityProvider
 
 ALICE = "alice@acme.example.com"
 BOB = "bob@acme.example.com"
@@ -285,3 +288,26 @@ def test_unsigned_or_forged_logout_requests_are_refused(door: Door, idp_keys: di
         assert response.status_code == 403
     status = door.client.get("/sso/session", headers={"Authorization": f"Bearer {token}"})
     assert status.status_code == 200
+
+
+def test_ended_contract_refuses_sign_in_and_records_it(
+    app: Flask,
+    client,
+    database: Database,
+    idp_keys: dict,  # type: ignore[no-untyped-def]
+) -> None:
+    make_org(database, "acme", seats=5, term_start=dt.date(2024, 1, 1), auto_renew=False)
+    configure_org(database, app, "acme", [idp_keys["current"].certificate])
+    door = Door(
+        client=client,
+        idp=TestIdentityProvider(idp_keys["current"], [sp_metadata(client, "acme")]),
+        database=database,
+        app=app,
+    )
+    refused = door.sign_in(ALICE)
+    assert refused.status_code == 403
+    page = refused.get_data(as_text=True)
+    assert "contract has ended" in page and "owners have been notified" in page
+    with database.unit_of_work(write=False) as session:
+        [event] = session.scalars(select(SeatEvent).where(SeatEvent.kind == "refuse"))
+    assert event.subject == ALICE
