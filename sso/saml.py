@@ -101,9 +101,12 @@ def saml_settings(
             "singleLogoutService": {"url": endpoints.sls, "binding": Saml.BINDING_HTTP_REDIRECT},
             "NameIDFormat": Saml.NAMEID_UNSPECIFIED,
             "x509cert": provider.sp_certificate,
+            # Opened only when seatgate signs (opening costs tens of milliseconds).
             "privateKey": crypto.plain_pem(
                 crypto.open_private_key(provider.sp_private_key, secret_key)
-            ),
+            )
+            if provider.sign_authn_requests
+            else "",
         },
         "idp": idp,
         "security": {
