@@ -77,7 +77,7 @@ def _organization(session: Session, slug: str) -> Organization:
 
 
 def _actor(label: str) -> Actor:
-    return Actor(label=label, source=Source.SSO, request_id=request_id())
+    return Actor(label=label[:320], source=Source.SSO, request_id=request_id())
 
 
 @blueprint.get("/<slug>/metadata")

@@ -51,7 +51,7 @@ def admit(
             address,
             Role.USER,
             actor=actor,
-            display_name=identity.display_name,
+            display_name=(identity.display_name or None) and identity.display_name[:255],
         )
     if not member.active:
         raise MemberDeactivated(f"{member.email} is deactivated")

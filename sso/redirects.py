@@ -17,6 +17,7 @@ from sso.errors import ForbiddenRedirect
 
 _UNSAFE = re.compile(r"[\x00-\x20\x7f\\]")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+MAX_TARGET_LENGTH = 2048  # the column that keeps it with the AuthnRequest
 
 
 def parse_allowed_redirect(entry: str) -> str:
@@ -35,8 +36,8 @@ def safe_next(target: str | None, *, base_url: str, allowed: list[str]) -> str:
     home = base_url.rstrip("/") + "/"
     if not target:
         return home
-    if _UNSAFE.search(target):
-        raise ForbiddenRedirect(f"unsafe characters in redirect target {target!r}")
+    if len(target) > MAX_TARGET_LENGTH or _UNSAFE.search(target):
+        raise ForbiddenRedirect(f"unsafe or overlong redirect target {target[:200]!r}")
     if target.startswith("/") and not target.startswith("//"):
         origin = urlsplit(base_url)
         return urlunsplit((origin.scheme, origin.netloc, "", "", "")) + target

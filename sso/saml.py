@@ -35,6 +35,7 @@ log = logging.getLogger("seatgate.sso")
 # Size bound on an encoded SAMLResponse: real ones are a few KiB; this stops huge documents
 # before any parser runs.
 MAX_RESPONSE_BYTES = 256 * 1024
+MAX_ASSERTION_ID = 256  # the replay cache's column
 
 
 @dataclass(frozen=True)
@@ -306,8 +307,8 @@ def _identity(provider: IdentityProvider, response: OneLogin_Saml2_Response) -> 
     )
     assertion_id = response.get_assertion_id()
     expires = response.get_assertion_not_on_or_after()
-    if not assertion_id or expires is None:
-        raise InvalidResponse("assertion without ID or SubjectConfirmationData NotOnOrAfter")
+    if not assertion_id or len(assertion_id) > MAX_ASSERTION_ID or expires is None:
+        raise InvalidResponse("assertion ID missing or too long, or no NotOnOrAfter")
     return SamlIdentity(
         issuer=provider.entity_id,
         name_id=name_id,

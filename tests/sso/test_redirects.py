@@ -53,6 +53,7 @@ def test_allowed_targets(target: str | None, expected: str) -> None:
         "/\tevil",
         "https://seatgate.test\n.evil.example/",
         "https://[::1/",
+        "/" + "a" * 2048,
     ],
 )
 def test_refused_targets(target: str) -> None:
@@ -69,7 +70,7 @@ def test_allowed_entries_must_be_plain_url_prefixes(entry: str) -> None:
 
 
 def test_login_refuses_a_foreign_next_before_talking_to_the_idp(door: Door) -> None:
-    for target in ("https://evil.example/", "//evil.example", "/\\evil.example"):
+    for target in ("https://evil.example/", "//evil.example", "/\\evil.example", "/x" * 2000):
         response = door.client.get("/sso/acme/login", query_string={"next": target})
         assert response.status_code == 400
         assert "Redirect not allowed" in response.get_data(as_text=True)

@@ -311,3 +311,12 @@ def test_ended_contract_refuses_sign_in_and_records_it(
     with database.unit_of_work(write=False) as session:
         [event] = session.scalars(select(SeatEvent).where(SeatEvent.kind == "refuse"))
     assert event.subject == ALICE
+
+
+def test_oversized_attribute_values_do_not_break_the_door(door: Door, database: Database) -> None:
+    response = door.sign_in(BOB, attributes={"email": [BOB], "displayName": ["B" * 5000]})
+    assert response.status_code == 303
+    signed_in = member(database, BOB)
+    assert signed_in is not None and signed_in.display_name == "B" * 255
+    too_long = "x" * 400 + "@acme.example.com"
+    assert door.sign_in(too_long).status_code == 400
