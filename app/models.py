@@ -397,6 +397,7 @@ class SignInSession(Base):
     """
 
     __tablename__ = "sso_sessions"
+    __table_args__ = (Index("ix_sso_sessions_expires_at", "expires_at"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))

@@ -23,7 +23,7 @@ from typing import Any
 
 import jwt
 from jwt.algorithms import RSAAlgorithm
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from app.models import Member, Organization, SignInSession, TokenSigningKey, utcnow
@@ -106,6 +106,7 @@ def issue(
     now = now or utcnow()
     expires = now + dt.timedelta(seconds=settings.sso.token_lifetime_seconds)
     session_id = uuid.uuid4().hex
+    session.execute(delete(SignInSession).where(SignInSession.expires_at < now))
     session.add(
         SignInSession(
             id=session_id,

@@ -133,10 +133,12 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("sso_sessions", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_sso_sessions_member_id"), ["member_id"], unique=False)
+        batch_op.create_index("ix_sso_sessions_expires_at", ["expires_at"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("sso_sessions", schema=None) as batch_op:
+        batch_op.drop_index("ix_sso_sessions_expires_at")
         batch_op.drop_index(batch_op.f("ix_sso_sessions_member_id"))
 
     op.drop_table("sso_sessions")
