@@ -31,13 +31,13 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app import database_of, settings_of
+from app import database_of, sessions, settings_of
 from app.errors import ContractLapsed, MemberInactive, NotFound, SeatRefused
 from app.ledger import Actor
 from app.models import Organization, Source, utcnow
 from app.organizations import get_organization
-from app.web import request_id
-from sso import door, replay, saml, tokens
+from app.web import request_id, set_session_cookie
+from sso import door, replay, saml
 from sso.errors import (
     ContractEnded,
     MemberDeactivated,
@@ -165,7 +165,7 @@ def acs(slug: str) -> ResponseReturnValue:
             jit_provisioning=jit,
             actor=_actor(identity.email or identity.name_id),
         )
-        issued = tokens.issue(
+        issued = sessions.issue(
             session,
             settings,
             organization,
@@ -174,16 +174,7 @@ def acs(slug: str) -> ResponseReturnValue:
             session_index=identity.session_index,
         )
     response = redirect(next_url, code=303)
-    response.set_cookie(
-        settings.sso.cookie_name,
-        issued.token,
-        max_age=settings.sso.token_lifetime_seconds,
-        secure=True,
-        httponly=True,
-        samesite="Lax",
-        path="/",
-    )
-    response.headers["Cache-Control"] = "no-store"
+    set_session_cookie(response, settings, issued)
     return response
 
 
@@ -196,8 +187,8 @@ def session_status() -> tuple[Response, int]:
         return jsonify(active=False, error="no token"), 401
     with database_of(current_app).unit_of_work(write=False) as session:
         try:
-            claims = tokens.verify(session, settings, token)
-        except tokens.InvalidToken as exc:
+            claims = sessions.verify(session, settings, token)
+        except sessions.InvalidToken as exc:
             return jsonify(active=False, error=str(exc)), 401
     return jsonify(active=True, claims=claims), 200
 
@@ -213,11 +204,11 @@ def logout(slug: str) -> ResponseReturnValue:
         claims = None
         if token is not None:
             try:
-                claims = tokens.verify(session, settings, token)
-            except tokens.InvalidToken:
+                claims = sessions.verify(session, settings, token)
+            except sessions.InvalidToken:
                 claims = None
         if claims is not None and claims["org"] == slug:
-            record = tokens.revoke(session, claims["sid"])
+            record = sessions.revoke(session, claims["sid"])
         else:
             record = None
         target = None
@@ -260,7 +251,7 @@ def sls(slug: str) -> ResponseReturnValue:
             ),
         )
         if outcome.name_id is not None:
-            tokens.revoke_for_subject(
+            sessions.revoke_for_subject(
                 session, organization.id, outcome.name_id, outcome.session_indexes
             )
     if outcome.redirect_url:
@@ -286,11 +277,11 @@ def _presented_token() -> str | None:
 def jwks() -> Response:
     settings = settings_of(current_app)
     with database_of(current_app).unit_of_work(write=False) as session:
-        document = tokens.published_keys(session, settings, now=utcnow())
+        document = sessions.published_keys(session, settings, now=utcnow())
     if not document["keys"]:  # before the first sign-in: create the key now
         with database_of(current_app).unit_of_work() as session:
-            tokens.current_key(session, settings.secret_key, now=utcnow())
-            document = tokens.published_keys(session, settings, now=utcnow())
+            sessions.current_key(session, settings.secret_key, now=utcnow())
+            document = sessions.published_keys(session, settings, now=utcnow())
     response = jsonify(document)
     response.headers["Cache-Control"] = "public, max-age=300"
     return response

@@ -14,12 +14,12 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from app import database_of, settings_of
+from app import database_of, sessions, settings_of
 from app.cli import emit, fail, operator, reports_domain_errors, unit_of_work
 from app.errors import InvalidInput
 from app.models import RequiredSignature, TokenSigningKey, utcnow
 from app.organizations import get_organization
-from sso import saml, tokens
+from sso import saml
 from sso.errors import SignInRefused
 from sso.providers import (
     DEFAULT_ATTRIBUTE_MAP,
@@ -189,7 +189,7 @@ def keys_rotate() -> None:
     """Add a new signing key; older keys stay published until their tokens expire."""
     settings = settings_of(current_app)
     with unit_of_work() as session:
-        key = tokens.rotate(session, settings.secret_key, now=utcnow())
+        key = sessions.rotate(session, settings.secret_key, now=utcnow())
         emit({"kid": key.kid, "algorithm": key.algorithm, "created_at": key.created_at})
 
 
@@ -199,7 +199,7 @@ def keys_list() -> None:
     settings = settings_of(current_app)
     now = utcnow()
     with database_of(current_app).unit_of_work(write=False) as session:
-        published = {k["kid"] for k in tokens.published_keys(session, settings, now=now)["keys"]}
+        published = {k["kid"] for k in sessions.published_keys(session, settings, now=now)["keys"]}
         keys = session.scalars(select(TokenSigningKey).order_by(TokenSigningKey.created_at.desc()))
         emit(
             [

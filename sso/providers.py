@@ -17,11 +17,10 @@ from onelogin.saml2.idp_metadata_parser import OneLogin_Saml2_IdPMetadataParser
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import audit
+from app import audit, crypto
 from app.errors import InvalidInput
 from app.ledger import Actor
 from app.models import IdentityProvider, Organization, RequiredSignature, utcnow
-from sso import crypto
 from sso.errors import SsoNotConfigured
 from sso.redirects import parse_allowed_redirect
 

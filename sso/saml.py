@@ -25,8 +25,8 @@ from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
 from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 
+from app import crypto
 from app.models import IdentityProvider, RequiredSignature
-from sso import crypto
 from sso.errors import InvalidResponse, MalformedMessage
 from sso.providers import attribute_map
 

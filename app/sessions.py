@@ -1,7 +1,7 @@
 """Session tokens the product behind the gateway trusts: RS256 JWTs, JWKS, key rotation.
 
 Key storage and rotation: signing keys live in ``sso_token_keys`` (private halves encrypted
-with ``secret_key``, see :mod:`sso.crypto`), so every instance sharing the database signs with
+with ``secret_key``, see :mod:`app.crypto`), so every instance sharing the database signs with
 the same key and publishes the same JWKS. The first sign-in creates a key. ``seatgate keys
 rotate`` adds a new key that signs from then on and retires the previous ones; a retired key
 stays in ``/.well-known/jwks.json`` for one token lifetime, until every token it signed has
@@ -26,9 +26,9 @@ from jwt.algorithms import RSAAlgorithm
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from app import crypto
 from app.models import Member, Organization, SignInSession, TokenSigningKey, utcnow
 from app.settings import Settings
-from sso import crypto
 
 ALGORITHM = "RS256"  # pinned: verification accepts nothing else
 
