@@ -431,6 +431,123 @@ class AlertMark(Base):
     marked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class RequiredSignature(enum.StrEnum):
+    """Which part of a SAML response the IdP must sign for seatgate to accept it."""
+
+    ASSERTION = "assertion"
+    RESPONSE = "response"
+    BOTH = "both"
+
+
+class IdentityProvider(Base):
+    """An organization's SAML identity provider and its sign-in policy (one per organization).
+
+    ``certificates`` holds every pinned IdP signing certificate (PEM, a list so that a key
+    rotation at the IdP can be pre-staged); fingerprints are never stored or trusted.
+    ``sp_private_key`` is the organization's own SAML signing key, PEM encrypted with the
+    instance's ``secret_key``.
+    """
+
+    __tablename__ = "sso_identity_providers"
+    __table_args__ = (
+        CheckConstraint(
+            _enum_check("required_signature", RequiredSignature), name="required_signature"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), unique=True
+    )
+    entity_id: Mapped[str] = mapped_column(String(1024))
+    sso_url: Mapped[str] = mapped_column(String(2048))
+    slo_url: Mapped[str | None] = mapped_column(String(2048))
+    certificates: Mapped[list[str]] = mapped_column(JSON)
+    allow_idp_initiated: Mapped[bool] = mapped_column(Boolean, default=False)
+    jit_provisioning: Mapped[bool] = mapped_column(Boolean, default=True)
+    sign_authn_requests: Mapped[bool] = mapped_column(Boolean, default=False)
+    required_signature: Mapped[str] = mapped_column(
+        String(16), default=RequiredSignature.ASSERTION.value
+    )
+    attribute_map: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    allowed_redirects: Mapped[list[str]] = mapped_column(JSON, default=list)
+    sp_certificate: Mapped[str] = mapped_column(Text)
+    sp_private_key: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class AuthnRequestRecord(Base):
+    """An AuthnRequest seatgate sent; a response may answer it once, before ``expires_at``."""
+
+    __tablename__ = "sso_authn_requests"
+    __table_args__ = (Index("ix_sso_authn_requests_expires_at", "expires_at"),)
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    next_url: Mapped[str] = mapped_column(String(2048))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    consumed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class SeenAssertion(Base):
+    """Replay cache: an assertion id accepted once is refused until its ``NotOnOrAfter``.
+
+    The unique constraint, not an in-process cache, makes the refusal hold across instances.
+    """
+
+    __tablename__ = "sso_seen_assertions"
+    __table_args__ = (
+        UniqueConstraint(
+            "organization_id", "assertion_id", name="uq_sso_seen_assertions_org_assertion"
+        ),
+        Index("ix_sso_seen_assertions_not_on_or_after", "not_on_or_after"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    assertion_id: Mapped[str] = mapped_column(String(256))
+    not_on_or_after: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SignInSession(Base):
+    """The server-side half of a signed-in session; its id is the JWT's ``sid``.
+
+    Deleting the member deletes its sessions (cascade); deactivating it makes every session
+    check fail, because the check reads the member's ``active`` flag.
+    """
+
+    __tablename__ = "sso_sessions"
+    __table_args__ = (Index("ix_sso_sessions_expires_at", "expires_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    name_id: Mapped[str] = mapped_column(String(512))
+    session_index: Mapped[str | None] = mapped_column(String(256))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class TokenSigningKey(Base):
+    """A JWT signing key. The newest unretired key signs; retired keys stay published in the
+    JWKS until every token they signed has expired. The private key is PEM encrypted with
+    the instance's ``secret_key``."""
+
+    __tablename__ = "sso_token_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    algorithm: Mapped[str] = mapped_column(String(16))
+    private_key: Mapped[str] = mapped_column(Text)
+    public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    retired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
 class DevSignInLink(Base):
     """A one-time development sign-in link (``env = "development"`` only); token hashed."""
 

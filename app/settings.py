@@ -69,6 +69,16 @@ class AlertSettings:
 
 
 @dataclass(frozen=True)
+class SsoSettings:
+    """SAML sign-in and the session token the product behind the gateway trusts."""
+
+    token_audience: str = "seatgate-product"  # noqa: S105 - a name, not a secret
+    token_lifetime_seconds: int = 900
+    cookie_name: str = "seatgate_session"
+    authn_request_lifetime_seconds: int = 600
+
+
+@dataclass(frozen=True)
 class Settings:
     env: str = "development"
     secret_key: str = DEVELOPMENT_SECRET_KEY
@@ -78,6 +88,7 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    sso: SsoSettings = field(default_factory=SsoSettings)
 
     @property
     def is_production(self) -> bool:
@@ -214,6 +225,12 @@ def _check(settings: Settings) -> None:
         raise SettingsError(f"server.port: must be between 1 and 65535, got {settings.server.port}")
     if settings.server.workers < 1:
         raise SettingsError("server.workers: must be at least 1")
+    if not 60 <= settings.sso.token_lifetime_seconds <= 86400:
+        raise SettingsError("sso.token_lifetime_seconds: must be between 60 and 86400")
+    if not 60 <= settings.sso.authn_request_lifetime_seconds <= 3600:
+        raise SettingsError("sso.authn_request_lifetime_seconds: must be between 60 and 3600")
+    if not settings.sso.token_audience or not settings.sso.cookie_name:
+        raise SettingsError("sso.token_audience and sso.cookie_name: must not be empty")
     if settings.database.pool_size < 1:
         raise SettingsError("database.pool_size: must be at least 1")
     _check_alerts(settings)

@@ -10,8 +10,11 @@ from flask import Flask, Response, current_app, g, jsonify, render_template, req
 from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as BaseResponse
 
 from app import database_of
+from app.sessions import IssuedToken
+from app.settings import Settings
 
 log = logging.getLogger("seatgate.web")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -23,6 +26,20 @@ def request_id() -> str:
         supplied = request.headers.get("X-Request-Id", "")
         g.request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
     return str(g.request_id)
+
+
+def set_session_cookie(response: BaseResponse, settings: Settings, issued: IssuedToken) -> None:
+    """Hand the browser its gateway session: HttpOnly, Secure, SameSite=Lax, never cached."""
+    response.set_cookie(
+        settings.sso.cookie_name,
+        issued.token,
+        max_age=settings.sso.token_lifetime_seconds,
+        secure=True,
+        httponly=True,
+        samesite="Lax",
+        path="/",
+    )
+    response.headers["Cache-Control"] = "no-store"
 
 
 def init_app(flask_app: Flask) -> None:

@@ -1,5 +1,334 @@
-"""The ``/sso/<slug>`` blueprint. SAML endpoints arrive with the SSO issue."""
+"""The ``/sso/<slug>`` SAML endpoints and ``/.well-known/jwks.json``.
 
-from flask import Blueprint
+Views parse, call :mod:`sso.saml` and :mod:`sso.door`, and render; every refusal is turned
+into the HTML refusal page in one place (the error handlers at the bottom), with an
+``error_id`` that is logged beside the technical reason.
 
-blueprint = Blueprint("sso", __name__, url_prefix="/sso")
+ACS runs in two units of work: the first consumes the AuthnRequest id and records the
+assertion id (so a response is usable once, even if the sign-in is then refused); the second
+is the seat check and the session. A seat refusal leaves the second unit, is recorded by the
+unit of work (I8), and is rendered here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+)
+from flask.blueprints import BlueprintSetupState
+from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app import database_of, sessions, settings_of
+from app.errors import ContractLapsed, MemberInactive, NotFound, SeatRefused
+from app.ledger import Actor
+from app.models import Organization, Source, utcnow
+from app.organizations import get_organization
+from app.web import request_id, set_session_cookie
+from sso import door, replay, saml
+from sso.errors import (
+    ContractEnded,
+    MemberDeactivated,
+    NoSeatAvailable,
+    ReplayedAssertion,
+    SignInRefused,
+    SsoNotConfigured,
+)
+from sso.providers import get_provider
+from sso.redirects import safe_next
+
+log = logging.getLogger("seatgate.sso")
+
+blueprint = Blueprint("sso", __name__, url_prefix="/sso", template_folder="templates")
+wellknown = Blueprint("sso_wellknown", __name__)
+
+
+@blueprint.record_once
+def _register_wellknown(state: BlueprintSetupState) -> None:
+    app = state.app
+    app.register_blueprint(wellknown)
+    from sso.cli import keys_group, sso_group
+
+    app.cli.add_command(sso_group)
+    app.cli.add_command(keys_group)
+
+
+def _endpoints(slug: str) -> saml.SpEndpoints:
+    return saml.SpEndpoints(base_url=settings_of(current_app).base_url, slug=slug)
+
+
+def _organization(session: Session, slug: str) -> Organization:
+    try:
+        return get_organization(session, slug)
+    except NotFound as exc:
+        raise SsoNotConfigured(f"no organization {slug!r}") from exc
+
+
+def _actor(label: str) -> Actor:
+    return Actor(label=label[:320], source=Source.SSO, request_id=request_id())
+
+
+@blueprint.get("/<slug>/metadata")
+def metadata(slug: str) -> Response:
+    settings = settings_of(current_app)
+    with database_of(current_app).unit_of_work(write=False) as session:
+        provider = get_provider(session, _organization(session, slug))
+        saml_settings = saml.saml_settings(provider, _endpoints(slug), settings.secret_key)
+    response = make_response(saml.sp_metadata(saml_settings))
+    response.mimetype = "application/samlmetadata+xml"
+    return response
+
+
+@blueprint.get("/<slug>/login")
+def login(slug: str) -> ResponseReturnValue:
+    """SP-initiated sign-in: remember the AuthnRequest id and where to go, then off to the IdP."""
+    settings = settings_of(current_app)
+    endpoints = _endpoints(slug)
+    with database_of(current_app).unit_of_work() as session:
+        organization = _organization(session, slug)
+        provider = get_provider(session, organization)
+        next_url = safe_next(
+            request.args.get("next"),
+            base_url=settings.base_url,
+            allowed=list(provider.allowed_redirects or []),
+        )
+        start = saml.start_login(
+            saml.saml_settings(provider, endpoints, settings.secret_key),
+            saml.request_data(endpoints, "login", query=request.args),
+            relay_state=next_url,
+        )
+        replay.remember_request(
+            session,
+            organization.id,
+            start.request_id,
+            next_url,
+            lifetime=dt.timedelta(seconds=settings.sso.authn_request_lifetime_seconds),
+            now=utcnow(),
+        )
+    response = redirect(start.redirect_url, code=302)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blueprint.post("/<slug>/acs")
+def acs(slug: str) -> ResponseReturnValue:
+    settings = settings_of(current_app)
+    endpoints = _endpoints(slug)
+    database = database_of(current_app)
+    with database.unit_of_work(write=False) as session:
+        organization = _organization(session, slug)
+        provider = get_provider(session, organization)
+        identity = saml.read_response(
+            provider,
+            saml.saml_settings(provider, endpoints, settings.secret_key),
+            saml.request_data(endpoints, "acs", form=request.form),
+            request.form.get("SAMLResponse", ""),
+        )
+        organization_id = organization.id
+        jit = provider.jit_provisioning
+        allow_unsolicited = provider.allow_idp_initiated
+        allowed_redirects = list(provider.allowed_redirects or [])
+    try:
+        with database.unit_of_work() as session:
+            next_url = replay.answer_once(
+                session,
+                organization_id,
+                identity,
+                allow_unsolicited=allow_unsolicited,
+                unsolicited_next=lambda: safe_next(
+                    request.form.get("RelayState"),
+                    base_url=settings.base_url,
+                    allowed=allowed_redirects,
+                ),
+                now=utcnow(),
+            )
+    except IntegrityError as exc:
+        raise ReplayedAssertion(f"assertion {identity.assertion_id!r} already used") from exc
+    with database.unit_of_work() as session:
+        organization = _organization(session, slug)
+        member = door.admit(
+            session,
+            organization,
+            identity,
+            jit_provisioning=jit,
+            actor=_actor(identity.email or identity.name_id),
+        )
+        issued = sessions.issue(
+            session,
+            settings,
+            organization,
+            member,
+            name_id=identity.name_id,
+            session_index=identity.session_index,
+        )
+    response = redirect(next_url, code=303)
+    set_session_cookie(response, settings, issued)
+    return response
+
+
+@blueprint.get("/session")
+def session_status() -> tuple[Response, int]:
+    """Token introspection for the product: is this session still good right now?"""
+    settings = settings_of(current_app)
+    token = _presented_token()
+    if token is None:
+        return jsonify(active=False, error="no token"), 401
+    with database_of(current_app).unit_of_work(write=False) as session:
+        try:
+            claims = sessions.verify(session, settings, token)
+        except sessions.InvalidToken as exc:
+            return jsonify(active=False, error=str(exc)), 401
+    return jsonify(active=True, claims=claims), 200
+
+
+@blueprint.post("/<slug>/logout")
+def logout(slug: str) -> ResponseReturnValue:
+    """End the seatgate session; then single logout at the IdP when it has an SLO URL."""
+    settings = settings_of(current_app)
+    token = _presented_token()
+    with database_of(current_app).unit_of_work() as session:
+        organization = _organization(session, slug)
+        provider = get_provider(session, organization)
+        claims = None
+        if token is not None:
+            try:
+                claims = sessions.verify(session, settings, token)
+            except sessions.InvalidToken:
+                claims = None
+        if claims is not None and claims["org"] == slug:
+            record = sessions.revoke(session, claims["sid"])
+        else:
+            record = None
+        target = None
+        if provider.slo_url and record is not None:
+            endpoints = _endpoints(slug)
+            target = saml.start_logout(
+                saml.saml_settings(provider, endpoints, settings.secret_key),
+                saml.request_data(endpoints, "logout"),
+                name_id=record.name_id,
+                session_index=record.session_index,
+                return_to=f"{endpoints.root}/signed-out",
+            )
+    response = (
+        redirect(target, code=303)
+        if target
+        else make_response(render_template("sso/signed_out.html", organization=slug))
+    )
+    response.delete_cookie(settings.sso.cookie_name, path="/", secure=True, httponly=True)
+    return response
+
+
+@blueprint.get("/<slug>/sls")
+def sls(slug: str) -> ResponseReturnValue:
+    """Single logout from the IdP: a LogoutRequest ends the subject's sessions and is
+    answered; a LogoutResponse confirms the logout started by ``/logout``."""
+    settings = settings_of(current_app)
+    endpoints = _endpoints(slug)
+    with database_of(current_app).unit_of_work() as session:
+        organization = _organization(session, slug)
+        provider = get_provider(session, organization)
+        if not provider.slo_url:
+            raise SsoNotConfigured(f"organization {slug!r} has no IdP single logout URL")
+        outcome = saml.process_logout(
+            saml.saml_settings(provider, endpoints, settings.secret_key),
+            saml.request_data(
+                endpoints,
+                "sls",
+                query=request.args,
+                query_string=request.query_string.decode(),
+            ),
+        )
+        if outcome.name_id is not None:
+            sessions.revoke_for_subject(
+                session, organization.id, outcome.name_id, outcome.session_indexes
+            )
+    if outcome.redirect_url:
+        return redirect(outcome.redirect_url, code=302)
+    response = make_response(render_template("sso/signed_out.html", organization=slug))
+    response.delete_cookie(settings.sso.cookie_name, path="/", secure=True, httponly=True)
+    return response
+
+
+@blueprint.get("/<slug>/signed-out")
+def signed_out(slug: str) -> str:
+    return render_template("sso/signed_out.html", organization=slug)
+
+
+def _presented_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return header[len("Bearer ") :].strip() or None
+    return request.cookies.get(settings_of(current_app).sso.cookie_name) or None
+
+
+@wellknown.get("/.well-known/jwks.json")
+def jwks() -> Response:
+    settings = settings_of(current_app)
+    with database_of(current_app).unit_of_work(write=False) as session:
+        document = sessions.published_keys(session, settings, now=utcnow())
+    if not document["keys"]:  # before the first sign-in: create the key now
+        with database_of(current_app).unit_of_work() as session:
+            sessions.current_key(session, settings.secret_key, now=utcnow())
+            document = sessions.published_keys(session, settings, now=utcnow())
+    response = jsonify(document)
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@blueprint.errorhandler(SignInRefused)
+def _refused(error: SignInRefused) -> tuple[str, int]:
+    return render_refusal(error)
+
+
+@blueprint.errorhandler(SeatRefused)
+def _no_seat(error: SeatRefused) -> tuple[str, int]:
+    """The ledger refused (and the unit of work recorded it for the owners, I8)."""
+    detail = f"{error.code}: {error.message}"
+    if isinstance(error, ContractLapsed):
+        return render_refusal(ContractEnded(detail))
+    return render_refusal(
+        NoSeatAvailable(detail), seats={"purchased": error.purchased, "assigned": error.assigned}
+    )
+
+
+@blueprint.errorhandler(MemberInactive)
+def _inactive(error: MemberInactive) -> tuple[str, int]:
+    return render_refusal(MemberDeactivated(error.message))
+
+
+def render_refusal(
+    refusal: SignInRefused, *, seats: dict[str, int] | None = None
+) -> tuple[str, int]:
+    """The one page every refused sign-in gets: why, what happens next, and an error id."""
+    error_id = uuid.uuid4().hex[:12]
+    log.warning(
+        "sign-in refused",
+        extra={
+            "error_id": error_id,
+            "refusal": type(refusal).__name__,
+            "detail": refusal.detail,
+            "path": request.path,
+            "request_id": request_id(),
+        },
+    )
+    page = render_template(
+        "sso/refused.html",
+        title=refusal.title,
+        explanation=refusal.explanation,
+        owners_notified=refusal.owners_notified,
+        seats=seats,
+        error_id=error_id,
+    )
+    return page, refusal.status

@@ -39,6 +39,10 @@ DOMAIN_MODULES = [
     "audit",
     "db",
     "settings",
+    "seat_reports",
+    "dev_sign_in",
+    "sessions",
+    "crypto",
 ]
 
 

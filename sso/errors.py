@@ -1,0 +1,119 @@
+"""Every way a sign-in can be refused, one exception type per failure.
+
+Each class carries, as class data, the HTTP status and the sentence shown to the person at
+the door; the views render them in one place (:func:`sso.blueprint.render_refusal`) with an
+``error_id`` that is also logged beside the technical details, which are never shown.
+"""
+
+from __future__ import annotations
+
+
+class SignInRefused(Exception):
+    """Base of every refused SSO request. ``detail`` is for the log, never for the page."""
+
+    status = 403
+    title = "Sign-in refused"
+    explanation = "Your sign-in could not be completed."
+    owners_notified = False
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(detail or self.explanation)
+        self.detail = detail or self.explanation
+
+
+class SsoNotConfigured(SignInRefused):
+    status = 404
+    title = "Single sign-on is not set up"
+    explanation = "This organization has not configured single sign-on with seatgate."
+
+
+class MalformedMessage(SignInRefused):
+    """The SAML message is not a well-formed, safe XML document (XXE, DTD, entities...)."""
+
+    status = 400
+    title = "Sign-in message rejected"
+    explanation = "The sign-in message from your identity provider could not be read safely."
+
+
+class InvalidResponse(SignInRefused):
+    """python3-saml refused the response: signature, audience, times, issuer, destination."""
+
+    title = "Sign-in could not be verified"
+    explanation = (
+        "The sign-in message from your identity provider failed verification "
+        "(signature, audience, destination or validity period)."
+    )
+
+
+class UnknownRequest(SignInRefused):
+    """``InResponseTo`` names no AuthnRequest of this organization, or one already answered."""
+
+    title = "Sign-in could not be verified"
+    explanation = (
+        "This sign-in answer does not match a sign-in started here, or was already used. "
+        "Start again from your application."
+    )
+
+
+class UnsolicitedResponse(SignInRefused):
+    title = "Sign-in must start here"
+    explanation = (
+        "Your organization only accepts sign-ins started from seatgate, not from the "
+        "identity provider's portal. Start again from your application."
+    )
+
+
+class ReplayedAssertion(SignInRefused):
+    title = "Sign-in already used"
+    explanation = "This sign-in message was already used once. Start again from your application."
+
+
+class MissingEmail(SignInRefused):
+    status = 400
+    title = "E-mail address missing"
+    explanation = (
+        "Your identity provider did not send a usable e-mail address. Ask your administrator "
+        "to send the e-mail attribute (or an e-mail NameID) to seatgate."
+    )
+
+
+class ForbiddenRedirect(SignInRefused):
+    status = 400
+    title = "Redirect not allowed"
+    explanation = "The page you asked to return to is not allowed for this organization."
+
+
+class MemberDeactivated(SignInRefused):
+    title = "Account deactivated"
+    explanation = "Your account in this organization is deactivated. Contact your administrator."
+
+
+class NotProvisioned(SignInRefused):
+    title = "No access yet"
+    explanation = (
+        "Your account has no seat in this organization and automatic provisioning is off. "
+        "Ask your administrator to give you access."
+    )
+
+
+class NoSeatAvailable(SignInRefused):
+    """The ledger refused the seat (R10); the refusal was recorded for the owners (I8)."""
+
+    title = "No seat available"
+    explanation = (
+        "You cannot sign in yet because every seat your organization has purchased is in use. "
+        "Your organization's owners have been notified; you can sign in as soon as a seat is "
+        "free or more seats are added."
+    )
+    owners_notified = True
+
+
+class ContractEnded(SignInRefused):
+    """The contract ended without auto-renewal: no seat can be given (recorded, like R10)."""
+
+    title = "Subscription ended"
+    explanation = (
+        "You cannot sign in because your organization's seatgate contract has ended. "
+        "Your organization's owners have been notified."
+    )
+    owners_notified = True

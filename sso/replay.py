@@ -1,0 +1,88 @@
+"""Each sign-in answer is usable once: AuthnRequest ids and the assertion replay cache.
+
+Both live in the database, so the guarantees hold across every instance sharing it: an
+AuthnRequest is consumed by a conditional UPDATE (only one transaction can flip
+``consumed_at``), and an assertion id is inserted under a unique (organization, assertion id)
+constraint, so a concurrent replay fails with an ``IntegrityError`` the caller turns into a
+refusal. Expired rows are purged as new ones arrive.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from sqlalchemy import delete, update
+from sqlalchemy.orm import Session
+
+from app.models import AuthnRequestRecord, SeenAssertion
+from sso.errors import UnknownRequest, UnsolicitedResponse
+from sso.saml import SamlIdentity
+
+
+def remember_request(
+    session: Session,
+    organization_id: int,
+    request_id: str,
+    next_url: str,
+    *,
+    lifetime: dt.timedelta,
+    now: dt.datetime,
+) -> None:
+    """Store an AuthnRequest seatgate sent, with where to go once it is answered."""
+    session.execute(delete(AuthnRequestRecord).where(AuthnRequestRecord.expires_at < now))
+    session.add(
+        AuthnRequestRecord(
+            id=request_id,
+            organization_id=organization_id,
+            next_url=next_url,
+            created_at=now,
+            expires_at=now + lifetime,
+        )
+    )
+
+
+def answer_once(
+    session: Session,
+    organization_id: int,
+    identity: SamlIdentity,
+    *,
+    allow_unsolicited: bool,
+    unsolicited_next: Callable[[], str],
+    now: dt.datetime,
+) -> str:
+    """Consume the AuthnRequest this answers (or accept it as IdP-initiated when allowed)
+    and record the assertion id. Returns where to send the user after sign-in."""
+    if identity.in_response_to is not None:
+        next_url = session.execute(
+            update(AuthnRequestRecord)
+            .where(
+                AuthnRequestRecord.id == identity.in_response_to,
+                AuthnRequestRecord.organization_id == organization_id,
+                AuthnRequestRecord.consumed_at.is_(None),
+                AuthnRequestRecord.expires_at > now,
+            )
+            .values(consumed_at=now)
+            .returning(AuthnRequestRecord.next_url)
+        ).scalar_one_or_none()
+        if next_url is None:
+            raise UnknownRequest(f"InResponseTo {identity.in_response_to!r} unknown or used")
+    elif allow_unsolicited:
+        next_url = unsolicited_next()
+    else:
+        raise UnsolicitedResponse("IdP-initiated response and the organization does not allow it")
+    session.execute(
+        delete(SeenAssertion).where(
+            SeenAssertion.organization_id == organization_id, SeenAssertion.not_on_or_after < now
+        )
+    )
+    session.add(
+        SeenAssertion(
+            organization_id=organization_id,
+            assertion_id=identity.assertion_id,
+            not_on_or_after=max(identity.not_on_or_after, now),
+            seen_at=now,
+        )
+    )
+    session.flush()
+    return next_url
