@@ -48,7 +48,11 @@ def create_link(session: Session, member: Member, *, actor: Actor) -> NewLink:
         )
     )
     audit.record(
-        session, actor, "dev.login_link", organization_id=member.organization_id, target=member.email
+        session,
+        actor,
+        "dev.login_link",
+        organization_id=member.organization_id,
+        target=member.email,
     )
     session.flush()
     return NewLink(token=token, expires_at=now + LINK_LIFETIME)

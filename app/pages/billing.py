@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 from flask import Response, current_app, flash, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import BadRequest, Forbidden, NotFound
@@ -169,7 +170,7 @@ def _review(session: Session, viewer: Viewer, quantity: int, *, notice: str | No
 
 
 @blueprint.post("/settings/billing/seats")
-def purchase_seats() -> Response | str | tuple[str, int]:
+def purchase_seats() -> ResponseReturnValue:
     check_csrf()
     quantity_text = request.form.get("quantity", "")
     expected_text = request.form.get("expected_total_minor", "")

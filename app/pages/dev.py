@@ -17,8 +17,8 @@ from app.dev_sign_in import create_link, redeem
 from app.errors import SeatRefused
 from app.organizations import get_member, get_organization
 from app.pages.access import redirect_response
-from app.sessions import issue, set_session_cookie
-from app.web import request_id
+from app.sessions import issue
+from app.web import request_id, set_session_cookie
 
 blueprint = Blueprint("dev", __name__, cli_group="dev")
 
