@@ -25,7 +25,11 @@ def request_id() -> str:
 
 
 def init_app(flask_app: Flask) -> None:
-    flask_app.before_request(request_id)
+    @flask_app.before_request
+    def _assign_request_id() -> None:
+        # A before_request function that returns a value ends the request with it, so the
+        # id is assigned here and request_id()'s return value is dropped.
+        request_id()
 
     @flask_app.after_request
     def _stamp(response: Response) -> Response:

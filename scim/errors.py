@@ -1,0 +1,116 @@
+"""SCIM errors (RFC 7644 section 3.12), and the one table that maps failures to them.
+
+Adapter-level failures (a bad filter, a bad PATCH path, a stale ETag) are :class:`ScimError`
+subclasses carrying their status and ``scimType`` as class data. Domain failures keep their
+own classes; :data:`DOMAIN_ERRORS` says how each one looks in SCIM. :func:`to_scim` is the
+only place that decides an error's status.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.errors import (
+    AlreadyExists,
+    ContractLapsed,
+    InvalidInput,
+    MemberInactive,
+    NoFreeSeat,
+    NotFound,
+    NotPermitted,
+    SeatgateError,
+)
+from scim.attributes import ERROR_SCHEMA
+
+
+class ScimError(Exception):
+    status = 400
+    scim_type: str | None = None
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidFilter(ScimError):
+    scim_type = "invalidFilter"
+
+
+class InvalidPath(ScimError):
+    scim_type = "invalidPath"
+
+
+class NoTarget(ScimError):
+    scim_type = "noTarget"
+
+
+class InvalidValue(ScimError):
+    scim_type = "invalidValue"
+
+
+class InvalidSyntax(ScimError):
+    scim_type = "invalidSyntax"
+
+
+class Mutability(ScimError):
+    scim_type = "mutability"
+
+
+class Unauthorized(ScimError):
+    status = 401
+
+
+class ResourceNotFound(ScimError):
+    status = 404
+
+
+class MethodNotAllowed(ScimError):
+    status = 405
+
+    def __init__(self, detail: str, allowed: list[str]) -> None:
+        super().__init__(detail)
+        self.allowed = allowed
+
+
+class PreconditionFailed(ScimError):
+    status = 412
+
+
+class PayloadTooLarge(ScimError):
+    status = 413
+
+
+class UnsupportedMediaType(ScimError):
+    status = 415
+
+
+# Domain error class → (HTTP status, scimType). Looked up along the class's MRO, so a
+# subclass gets its parent's mapping unless it has its own.
+DOMAIN_ERRORS: dict[type[SeatgateError], tuple[int, str | None]] = {
+    NoFreeSeat: (403, "userLimitReached"),
+    ContractLapsed: (403, "userLimitReached"),
+    MemberInactive: (409, None),
+    AlreadyExists: (409, "uniqueness"),
+    InvalidInput: (400, "invalidValue"),
+    NotFound: (404, None),
+    NotPermitted: (403, None),
+    SeatgateError: (400, None),
+}
+
+
+def to_scim(error: ScimError | SeatgateError) -> tuple[int, str | None, str]:
+    """Status, scimType and detail of any expected failure."""
+    if isinstance(error, ScimError):
+        return error.status, error.scim_type, error.detail
+    for cls in type(error).__mro__:
+        if cls in DOMAIN_ERRORS:
+            status, scim_type = DOMAIN_ERRORS[cls]
+            return status, scim_type, error.message
+    raise TypeError(f"unmapped error {type(error).__name__}")  # pragma: no cover
+
+
+def error_body(status: int, scim_type: str | None, detail: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"schemas": [ERROR_SCHEMA], "status": str(status), "detail": detail}
+    if scim_type:
+        body["scimType"] = scim_type
+    return body
