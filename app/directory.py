@@ -39,11 +39,17 @@ class Profile:
 
     ``attributes`` holds the singular attributes kept as a document (``name``, ``title``, …),
     ``multi_valued`` the lists (``emails``, ``phoneNumbers``, …), ``enterprise`` the
-    enterprise extension. All values are JSON-ready.
+    enterprise extension. All values are JSON-ready. ``active`` is ``None`` when the provider
+    did not say: such a user counts as active (it holds a seat), and ``active`` stays absent
+    from its resource.
     """
 
+    @property
+    def is_active(self) -> bool:
+        return self.active is not False
+
     user_name: str
-    active: bool = True
+    active: bool | None = None
     external_id: str | None = None
     display_name: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
@@ -94,7 +100,7 @@ def provision(
             email=email,
             email_normalized=email_key,
             role=Role.USER.value,
-            active=profile.active,
+            active=profile.is_active,
             created_at=now,
             updated_at=now,
         )
@@ -118,7 +124,7 @@ def provision(
         "directory.provision",
         organization_id=organization_id,
         target=email,
-        details={"user_name": profile.user_name, "active": profile.active},
+        details={"user_name": profile.user_name, "active": profile.is_active},
     )
     session.flush()
     return user
@@ -143,11 +149,11 @@ def update(
             raise AlreadyExists(f"The e-mail address {email} belongs to another member.")
     was_active = user.member.active
     _apply(session, user, profile, email=(email, email_key), now=utcnow(), actor=actor)
-    if was_active != profile.active:
+    if was_active != profile.is_active:
         audit.record(
             session,
             actor,
-            "directory.activate" if profile.active else "directory.deactivate",
+            "directory.activate" if profile.is_active else "directory.deactivate",
             organization_id=user.organization_id,
             target=email,
         )
@@ -191,6 +197,8 @@ def _apply(
     user.user_name = profile.user_name
     user.user_name_key = user_name_key(profile.user_name)
     user.profile = dict(profile.attributes)
+    if profile.active is not None:
+        user.profile["active"] = profile.active  # marks it as stated; members.active rules
     user.enterprise = dict(profile.enterprise)
     user.values = [
         DirectoryValue(attribute=attribute, position=position, item=item)
@@ -202,10 +210,10 @@ def _apply(
     member.email, member.email_normalized = email
     member.external_id = profile.external_id
     member.display_name = profile.display_name
-    member.active = profile.active
+    member.active = profile.is_active
     member.updated_at = now
     session.flush()
-    if profile.active:
+    if profile.is_active:
         claim_seat(session, member, actor=actor, reason="provisioned by the identity provider")
     else:
         release_seat(session, member, actor=actor, reason="deactivated by the identity provider")

@@ -226,6 +226,8 @@ route("/ResourceTypes", GET=_resource_types)
 route("/ResourceTypes/<type_id>", GET=_resource_type)
 route("/Users", GET=_list_users, POST=_create_user)
 route("/Users/.search", POST=_search_users)
+# A search at the root covers every resource type (RFC 7644 section 3.4.3); Users is the only one.
+route("/.search", POST=_search_users)
 route(
     "/Users/<resource_id>", GET=_get_user, PUT=_replace_user, PATCH=_patch_user, DELETE=_delete_user
 )

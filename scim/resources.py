@@ -208,13 +208,13 @@ def parse_user(document: Any) -> Profile:
     user_name = core.pop("userName", None)
     if not isinstance(user_name, str) or not user_name.strip():
         raise InvalidValue("userName is required.")
-    active = core.pop("active", True)
+    active = core.pop("active", None)
     multi_valued = {
         name: _one_primary(core.pop(name)) for name in sorted(attrs.MULTI_VALUED) if name in core
     }
     return Profile(
         user_name=user_name,
-        active=bool(active),
+        active=active,
         external_id=core.pop("externalId", None),
         display_name=core.pop("displayName", None),
         attributes=core,
@@ -362,8 +362,9 @@ def render_user(user: DirectoryUser, base: str) -> dict[str, Any]:
         document["externalId"] = member.external_id
     if member.display_name is not None:
         document["displayName"] = member.display_name
-    document["active"] = member.active
     document.update(user.profile)
+    if "active" in user.profile:
+        document["active"] = member.active
     for value in user.values:
         document.setdefault(value.attribute, []).append(value.item)
     if user.enterprise:
