@@ -327,25 +327,33 @@ def run_search(
         DirectoryUser.organization_id == organization_id,
         where_clause(search.filter) if search.filter is not None else true(),
     )
+    if search.count == 0:
+        return _total(session, condition), []
+    order: list[ColumnElement[Any]] = []
+    if search.sort_by is not None:
+        key = sort_key(search.sort_by)
+        order = [key.is_(None), key.desc() if search.descending else key.asc()]
+    page = list(
+        session.scalars(
+            select(DirectoryUser)
+            .join(DirectoryUser.member)
+            .where(condition)
+            .order_by(*order, DirectoryUser.member_id)
+            .offset(search.start - 1)
+            .limit(search.count)
+            .options(contains_eager(DirectoryUser.member), selectinload(DirectoryUser.values))
+        )
+    )
+    if search.start == 1 and len(page) < search.count:
+        return len(page), page  # the whole result fits: no COUNT query (the match probes)
+    return _total(session, condition), page
+
+
+def _total(session: Session, condition: ColumnElement[bool]) -> int:
     total = session.scalar(
         select(func.count())
         .select_from(DirectoryUser)
         .join(Member, Member.id == DirectoryUser.member_id)
         .where(condition)
     )
-    if search.count == 0:
-        return int(total or 0), []
-    order: list[ColumnElement[Any]] = []
-    if search.sort_by is not None:
-        key = sort_key(search.sort_by)
-        order = [key.is_(None), key.desc() if search.descending else key.asc()]
-    page = session.scalars(
-        select(DirectoryUser)
-        .join(DirectoryUser.member)
-        .where(condition)
-        .order_by(*order, DirectoryUser.member_id)
-        .offset(search.start - 1)
-        .limit(search.count)
-        .options(contains_eager(DirectoryUser.member), selectinload(DirectoryUser.values))
-    )
-    return int(total or 0), list(page)
+    return int(total or 0)

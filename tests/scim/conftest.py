@@ -78,7 +78,7 @@ class Scim:
 
 @pytest.fixture
 def org_id(database: Database) -> int:
-    return make_org(database, "acme", seats=3)
+    return make_org(database, "acme", seats=20)
 
 
 @pytest.fixture
