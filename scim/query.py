@@ -223,7 +223,8 @@ def _values_of(attribute: Attribute) -> ColumnElement[bool]:
 
 
 def _fold_of(attribute: Attribute) -> Fold | None:
-    return None if attribute.case_exact else _lower
+    textual = attribute.type in {"string", "reference"}
+    return _lower if textual and not attribute.case_exact else None
 
 
 def _item_expression(sub: Attribute) -> ColumnElement[Any]:
