@@ -31,6 +31,7 @@ from app.organizations import normalize_email
 
 PLACEHOLDER_DOMAIN = "users.invalid"
 MAX_USER_NAME_LENGTH = 320
+MAX_TEXT_LENGTH = 255  # members.external_id and members.display_name
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def provision(
     A member that already exists with the derived e-mail (added by an operator, or removed
     from the directory earlier) is taken over rather than duplicated.
     """
-    _check_user_name_free(session, organization_id, profile.user_name, member_id=None)
+    _check(session, organization_id, profile, member_id=None)
     resource_id = str(uuid.uuid4())
     email, email_key = _email_for(profile, resource_id)
     now = utcnow()
@@ -134,9 +135,7 @@ def update(
     session: Session, user: DirectoryUser, profile: Profile, *, actor: Actor
 ) -> DirectoryUser:
     """Replace the user's profile. Reactivation claims a seat, deactivation releases it."""
-    _check_user_name_free(
-        session, user.organization_id, profile.user_name, member_id=user.member_id
-    )
+    _check(session, user.organization_id, profile, member_id=user.member_id)
     email, email_key = _email_for(profile, user.resource_id)
     if email_key != user.member.email_normalized:
         taken = session.scalar(
@@ -219,11 +218,16 @@ def _apply(
         release_seat(session, member, actor=actor, reason="deactivated by the identity provider")
 
 
-def _check_user_name_free(
-    session: Session, organization_id: int, user_name: str, *, member_id: int | None
+def _check(
+    session: Session, organization_id: int, profile: Profile, *, member_id: int | None
 ) -> None:
+    """Lengths the columns hold, and ``userName`` unique in the organization."""
+    user_name = profile.user_name
     if not user_name.strip() or len(user_name) > MAX_USER_NAME_LENGTH:
         raise InvalidInput(f"userName must be 1-{MAX_USER_NAME_LENGTH} characters.")
+    for name, value in (("externalId", profile.external_id), ("displayName", profile.display_name)):
+        if value is not None and len(value) > MAX_TEXT_LENGTH:
+            raise InvalidInput(f"{name} must be at most {MAX_TEXT_LENGTH} characters.")
     holder = session.scalar(
         select(DirectoryUser.member_id).where(
             DirectoryUser.organization_id == organization_id,

@@ -24,6 +24,7 @@ from app.scim_tokens import Authenticated, authenticate, touch
 from app.web import request_id
 from scim.errors import (
     InvalidSyntax,
+    InvalidValue,
     MethodNotAllowed,
     ResourceNotFound,
     ScimError,
@@ -32,6 +33,7 @@ from scim.errors import (
     error_body,
     to_scim,
 )
+from scim.filters import storable
 
 SCIM_MEDIA_TYPE = "application/scim+json"
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -62,9 +64,12 @@ def json_body() -> Any:
         raise UnsupportedMediaType(f"Send {SCIM_MEDIA_TYPE} or application/json, not {mimetype}.")
     raw = request.get_data(cache=True)
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidSyntax(f"The request body is not valid JSON: {exc}") from exc
+    if not storable(json.dumps(body, ensure_ascii=False)):
+        raise InvalidValue("Text must be valid Unicode without NUL characters.")
+    return body
 
 
 def caller() -> Authenticated:

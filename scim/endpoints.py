@@ -30,6 +30,10 @@ from scim.patch import apply_patch
 from scim.query import Search, run_search
 from scim.resources import parse_user, project, render_user, version_tag
 
+# Far beyond any organization's size, and within every engine's OFFSET range.
+MAX_START_INDEX = 1_000_000_000
+RESOURCE_ID_LENGTH = 36  # a UUID
+
 
 @contextmanager
 def _unit(*, write: bool) -> Iterator[Session]:
@@ -60,7 +64,9 @@ def _user_response(user: DirectoryUser, status: int = 200) -> Response:
 
 
 def _load(session: Session, resource_id: str) -> DirectoryUser:
-    user = directory.get_user(session, caller().organization_id, resource_id)
+    user = None
+    if len(resource_id) <= RESOURCE_ID_LENGTH and "\x00" not in resource_id:
+        user = directory.get_user(session, caller().organization_id, resource_id)
     if user is None:
         raise ResourceNotFound(f"No User with id {resource_id!r}.")
     return user
@@ -151,7 +157,7 @@ def _parse_search(parameters: Mapping[str, Any]) -> Search:
     order = str(parameters.get("sortOrder") or "ascending").lower()
     if order not in {"ascending", "descending"}:
         raise InvalidValue("sortOrder must be 'ascending' or 'descending'.")
-    start = max(_integer(parameters, "startIndex", 1), 1)
+    start = min(max(_integer(parameters, "startIndex", 1), 1), MAX_START_INDEX)
     count = min(max(_integer(parameters, "count", discovery.MAX_RESULTS), 0), discovery.MAX_RESULTS)
     return Search(
         filter=parse_filter(text) if text and text.strip() else None,

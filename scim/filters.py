@@ -102,6 +102,15 @@ class _Token:
     position: int
 
 
+def storable(text: str) -> bool:
+    """Whether both engines can store ``text``: UTF-8 encodable (no lone surrogate), no NUL."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
+
+
 def parse_attr_path(text: str, error: type[ScimError]) -> AttrPath:
     """Split ``urn:…:User:name.givenName`` into schema URN, attribute and sub-attribute."""
     urn: str | None = None
@@ -258,6 +267,8 @@ class _Parser:
                 value: str = json.loads(token.text)
             except ValueError as exc:
                 raise self.error(f"Bad string at position {token.position + 1}.") from exc
+            if not storable(value):
+                raise self.error(f"Unstorable character in the string at {token.position + 1}.")
             return value
         lowered = token.text.lower()
         if token.kind == "word" and lowered in {"true", "false", "null"}:

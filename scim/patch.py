@@ -18,7 +18,7 @@ from scim import attributes as attrs
 from scim.attributes import Attribute
 from scim.errors import InvalidFilter, InvalidPath, InvalidSyntax, InvalidValue, NoTarget
 from scim.filters import And, Compare, Filter, Not, Or, PatchPath, Present, parse_patch_path
-from scim.resources import Slot, assignments, conform, resolve_slot
+from scim.resources import Slot, assignments, conform, resolve_slot, set_slot
 
 MAX_OPERATIONS = 1000
 
@@ -93,15 +93,7 @@ def _assign(document: dict[str, Any], slot: Slot, value: Any, op: str) -> None:
     name = slot.attribute.name
     current = container.get(name)
     if slot.sub is not None:
-        if slot.attribute.multi_valued:
-            items = current if isinstance(current, list) and current else [{}]
-            for item in items:
-                item[slot.sub.name] = value
-            container[name] = items
-        else:
-            parent = current if isinstance(current, dict) else {}
-            parent[slot.sub.name] = value
-            container[name] = parent
+        set_slot(document, slot, value)
         return
     if slot.attribute.multi_valued:
         added = value if isinstance(value, list) else [value]

@@ -190,13 +190,13 @@ def _coerce(tree: Compare, target: _Target) -> Any:
     if kind == "dateTime":
         if not isinstance(value, str):
             raise InvalidFilter(f"{tree.path} is a date-time; compare it with a string.")
-        try:
-            moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise InvalidFilter(f"{tree.path}: {value!r} is not an ISO 8601 date-time.") from exc
         if tree.op in {"co", "sw", "ew"}:
             raise InvalidFilter(f"{tree.path}: '{tree.op}' does not apply to a date-time.")
-        return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+        try:
+            moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+        except (ValueError, OverflowError) as exc:
+            raise InvalidFilter(f"{tree.path}: {value!r} is not an ISO 8601 date-time.") from exc
     if not isinstance(value, str):
         raise InvalidFilter(f"{tree.path} is a string; compare it with a quoted string.")
     return (target.fold or _same)(value)

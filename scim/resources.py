@@ -114,7 +114,8 @@ def conform(attribute: Attribute, value: Any) -> Any:
         if value is None:
             return []
         items = value if isinstance(value, list) else [value]
-        return [conform(attribute.item(), item) for item in items if item is not None]
+        conformed = (conform(attribute.item(), item) for item in items)
+        return [item for item in conformed if item is not None]
     if isinstance(value, list) and len(value) <= 1:
         value = value[0] if value else None  # Entra ID wraps single values in arrays
     if attribute.sub_attributes:
@@ -147,10 +148,11 @@ def set_slot(document: dict[str, Any], slot: Slot, value: Any) -> None:
         container[slot.attribute.name] = value
         return
     if slot.attribute.multi_valued:
-        items = container.get(slot.attribute.name) or [{}]
+        current = container.get(slot.attribute.name)
+        items = [i for i in current if isinstance(i, dict)] if isinstance(current, list) else []
         for item in items:
             item[slot.sub.name] = value
-        container[slot.attribute.name] = items
+        container[slot.attribute.name] = items or [{slot.sub.name: value}]
         return
     parent = container.get(slot.attribute.name)
     if not isinstance(parent, dict):
