@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, select, true
-from sqlalchemy.orm import Session, contains_eager, selectinload
+from sqlalchemy.orm import Session, contains_eager, joinedload
 from sqlalchemy.sql.elements import KeyedColumnElement
 
 from app.models import DirectoryUser, DirectoryValue, Member
@@ -323,7 +323,11 @@ class Search:
 def run_search(
     session: Session, organization_id: int, search: Search
 ) -> tuple[int, list[DirectoryUser]]:
-    """``totalResults`` and one page, both computed in SQL."""
+    """``totalResults`` and one page, both computed in SQL.
+
+    The page is one statement (members and values joined in); the COUNT is skipped when the
+    first page holds every match, so a ``userName eq`` probe costs one indexed query.
+    """
     condition = and_(
         DirectoryUser.organization_id == organization_id,
         where_clause(search.filter) if search.filter is not None else true(),
@@ -342,8 +346,8 @@ def run_search(
             .order_by(*order, DirectoryUser.member_id)
             .offset(search.start - 1)
             .limit(search.count)
-            .options(contains_eager(DirectoryUser.member), selectinload(DirectoryUser.values))
-        )
+            .options(contains_eager(DirectoryUser.member), joinedload(DirectoryUser.values))
+        ).unique()
     )
     if search.start == 1 and len(page) < search.count:
         return len(page), page  # the whole result fits: no COUNT query (the match probes)
