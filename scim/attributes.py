@@ -209,6 +209,51 @@ COMMON_ATTRIBUTES: tuple[Attribute, ...] = (
 MULTI_VALUED = frozenset(a.name for a in USER_ATTRIBUTES if a.multi_valued)
 
 
+@dataclass(frozen=True)
+class AttributeRef:
+    """An attribute (and sub-attribute) of the User, and whether it is the extension's."""
+
+    enterprise: bool
+    attribute: Attribute
+    sub: Attribute | None = None
+
+    def container(self, document: dict[str, Any], *, create: bool) -> dict[str, Any] | None:
+        """The object of a User document that holds this attribute."""
+        if not self.enterprise:
+            return document
+        extension = document.get(ENTERPRISE_USER)
+        if not isinstance(extension, dict):
+            if not create:
+                return None
+            extension = document[ENTERPRISE_USER] = {}
+        return extension
+
+
+def resolve(urn: str | None, name: str, sub: str | None = None) -> AttributeRef:
+    """The User attribute named ``[urn:]name[.sub]``.
+
+    Without a URN the core and common attributes are searched first, then the extension's.
+    Raises :class:`LookupError` naming what this server does not have.
+    """
+    lowered = urn.lower() if urn else None
+    attribute: Attribute | None = None
+    enterprise = False
+    if lowered in (None, CORE_USER.lower()):
+        attribute = find(USER_ATTRIBUTES + COMMON_ATTRIBUTES, name)
+    if attribute is None and lowered in (None, ENTERPRISE_USER.lower()):
+        attribute = find(ENTERPRISE_ATTRIBUTES, name)
+        enterprise = attribute is not None
+    if attribute is None:
+        prefix = f"{urn}:" if urn else ""
+        raise LookupError(f"Unknown attribute {prefix}{name}.")
+    sub_attribute = None
+    if sub is not None:
+        sub_attribute = attribute.sub(sub)
+        if sub_attribute is None:
+            raise LookupError(f"{attribute.name} has no sub-attribute {sub!r}.")
+    return AttributeRef(enterprise, attribute, sub_attribute)
+
+
 def find(attributes: Iterable[Attribute], name: str) -> Attribute | None:
     """Attribute names are case-insensitive (RFC 7643 section 2.1)."""
     wanted = name.lower()

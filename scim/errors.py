@@ -52,10 +52,6 @@ class InvalidSyntax(ScimError):
     scim_type = "invalidSyntax"
 
 
-class Mutability(ScimError):
-    scim_type = "mutability"
-
-
 class Unauthorized(ScimError):
     status = 401
 
@@ -74,10 +70,6 @@ class MethodNotAllowed(ScimError):
 
 class PreconditionFailed(ScimError):
     status = 412
-
-
-class PayloadTooLarge(ScimError):
-    status = 413
 
 
 class UnsupportedMediaType(ScimError):

@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from scim import attributes as attrs
-from scim.attributes import Attribute
+from scim.attributes import Attribute, AttributeRef
 from scim.errors import InvalidFilter, InvalidPath, InvalidSyntax, InvalidValue, NoTarget
 from scim.filters import And, Compare, Filter, Not, Or, PatchPath, Present, parse_patch_path
-from scim.resources import Slot, assignments, conform, resolve_slot, set_slot
+from scim.resources import assignments, conform, resolve_slot, set_slot
 
 MAX_OPERATIONS = 1000
 
@@ -71,7 +71,7 @@ def _apply_operation(document: dict[str, Any], operation: Any) -> None:
         return
     target = parse_patch_path(path)
     try:
-        slot = resolve_slot(target.path.urn, target.path.attr, target.path.sub)
+        slot = resolve_slot(target.path)
     except LookupError as exc:
         raise InvalidPath(f"{path!r}: {exc}") from exc
     if slot is None:
@@ -87,7 +87,7 @@ def _apply_operation(document: dict[str, Any], operation: Any) -> None:
         _assign(document, slot, conform(shape, value), op)
 
 
-def _assign(document: dict[str, Any], slot: Slot, value: Any, op: str) -> None:
+def _assign(document: dict[str, Any], slot: AttributeRef, value: Any, op: str) -> None:
     container = slot.container(document, create=True)
     assert container is not None
     name = slot.attribute.name
@@ -110,7 +110,7 @@ def _assign(document: dict[str, Any], slot: Slot, value: Any, op: str) -> None:
 
 
 def _apply_filtered(
-    document: dict[str, Any], slot: Slot, target: PatchPath, value: Any, op: str
+    document: dict[str, Any], slot: AttributeRef, target: PatchPath, value: Any, op: str
 ) -> None:
     assert target.value_filter is not None
     container = slot.container(document, create=op != "remove")
@@ -158,7 +158,7 @@ def _selected_keys(item: dict[str, Any], tree: Filter) -> dict[str, Any]:
     return {k: v for k, v in item.items() if k in selected}
 
 
-def _remove(document: dict[str, Any], slot: Slot, value: Any) -> None:
+def _remove(document: dict[str, Any], slot: AttributeRef, value: Any) -> None:
     container = slot.container(document, create=False)
     if container is None:
         return

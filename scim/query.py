@@ -250,25 +250,11 @@ def _sub_attribute(parent: Attribute, path: AttrPath) -> Attribute:
 
 def _resolve(path: AttrPath) -> _Resolved:
     """Map an attribute path onto the storage, or refuse it as an unknown attribute."""
-    urn = path.urn.lower() if path.urn else None
-    attribute: Attribute | None = None
-    enterprise = urn == attrs.ENTERPRISE_USER.lower()
-    if urn is None or urn == attrs.CORE_USER.lower():
-        attribute = attrs.find(attrs.COMMON_ATTRIBUTES, path.attr) or attrs.find(
-            attrs.USER_ATTRIBUTES, path.attr
-        )
-        if attribute is None and urn is None:
-            attribute = attrs.find(attrs.ENTERPRISE_ATTRIBUTES, path.attr)
-            enterprise = attribute is not None
-    elif enterprise:
-        attribute = attrs.find(attrs.ENTERPRISE_ATTRIBUTES, path.attr)
-    if attribute is None:
-        raise InvalidFilter(f"Unknown attribute {path}.")
-    sub: Attribute | None = None
-    if path.sub is not None:
-        sub = attribute.sub(path.sub)
-        if sub is None:
-            raise InvalidFilter(f"{attribute.name} has no sub-attribute {path.sub!r}.")
+    try:
+        ref = attrs.resolve(path.urn, path.attr, path.sub)
+    except LookupError as exc:
+        raise InvalidFilter(str(exc)) from exc
+    attribute, sub, enterprise = ref.attribute, ref.sub, ref.enterprise
     if attribute.multi_valued:
         if attribute.name == "groups":
             return _Constant(attribute, None)

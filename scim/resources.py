@@ -2,7 +2,7 @@
 
 Input goes through three steps. :func:`assignments` resolves every key (case-insensitive
 names, ``urn:…:attr`` keys, the extension object, ``name.givenName`` dotted keys) to a
-:class:`Slot` and drops read-only and unknown attributes (RFC 7643 section 2.2: ``id``,
+:class:`AttributeRef` and drops read-only and unknown attributes (RFC 7643 section 2.2: ``id``,
 ``meta`` and ``groups`` sent by a client are ignored). :func:`conform` reshapes a value to its
 attribute the way identity providers really send them (a one-element list for a single value,
 a bare string for a complex attribute, a single object for a list). Then a marshmallow schema
@@ -12,7 +12,6 @@ generated from :mod:`scim.attributes` checks types, including booleans sent as `
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
@@ -20,69 +19,32 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields
 from app.directory import Profile
 from app.models import DirectoryUser
 from scim import attributes as attrs
-from scim.attributes import Attribute
-from scim.errors import InvalidSyntax, InvalidValue
-
-DIRECT_ATTRIBUTES = ("userName", "externalId", "displayName", "active")
-
-
-@dataclass(frozen=True)
-class Slot:
-    """Where an attribute lives in a User document: core or enterprise, and which attribute."""
-
-    enterprise: bool
-    attribute: Attribute
-    sub: Attribute | None = None
-
-    def container(self, document: dict[str, Any], *, create: bool) -> dict[str, Any] | None:
-        if not self.enterprise:
-            return document
-        extension = document.get(attrs.ENTERPRISE_USER)
-        if not isinstance(extension, dict):
-            if not create:
-                return None
-            extension = document[attrs.ENTERPRISE_USER] = {}
-        return extension
+from scim.attributes import Attribute, AttributeRef
+from scim.errors import InvalidSyntax, InvalidValue, ScimError
+from scim.filters import AttrPath, parse_attr_path
 
 
-def resolve_slot(urn: str | None, name: str, sub: str | None) -> Slot | None:
-    """The slot for ``[urn:]name[.sub]``; ``None`` for a known read-only attribute.
+def resolve_slot(path: AttrPath) -> AttributeRef | None:
+    """Where a client may write ``path``; ``None`` for a read-only attribute (ignored).
 
     Raises :class:`LookupError` for an attribute this server does not have.
     """
-    lowered = urn.lower() if urn else None
-    attribute: Attribute | None = None
-    enterprise = False
-    if lowered in (None, attrs.CORE_USER.lower()):
-        attribute = attrs.find(attrs.USER_ATTRIBUTES, name) or attrs.find(
-            attrs.COMMON_ATTRIBUTES, name
-        )
-    if attribute is None and lowered in (None, attrs.ENTERPRISE_USER.lower()):
-        attribute = attrs.find(attrs.ENTERPRISE_ATTRIBUTES, name)
-        enterprise = attribute is not None
-    if attribute is None:
-        raise LookupError(f"Unknown attribute {name!r}.")
-    sub_attribute = None
-    if sub is not None:
-        sub_attribute = attribute.sub(sub)
-        if sub_attribute is None:
-            raise LookupError(f"{attribute.name} has no sub-attribute {sub!r}.")
-    if not attribute.writable or (sub_attribute is not None and not sub_attribute.writable):
+    slot = attrs.resolve(path.urn, path.attr, path.sub)
+    if not slot.attribute.writable or (slot.sub is not None and not slot.sub.writable):
         return None
-    return Slot(enterprise, attribute, sub_attribute)
+    return slot
 
 
-def slot_for_key(key: str) -> Slot | None:
+def slot_for_key(key: str) -> AttributeRef | None:
     """Resolve a body key: ``title``, ``name.givenName``, ``urn:…:enterprise:2.0:User:manager``."""
-    urn: str | None = None
-    rest = key
-    if key.lower().startswith("urn:"):
-        urn, _, rest = key.rpartition(":")
-    name, _, sub = rest.partition(".")
-    return resolve_slot(urn, name, sub or None)
+    try:
+        path = parse_attr_path(key, InvalidValue)
+    except ScimError as exc:
+        raise LookupError(exc.detail) from exc
+    return resolve_slot(path)
 
 
-def assignments(document: Mapping[str, Any]) -> Iterator[tuple[Slot, Any]]:
+def assignments(document: Mapping[str, Any]) -> Iterator[tuple[AttributeRef, Any]]:
     """Every writable (slot, value) pair of a body; unknown and read-only keys are skipped."""
     for key, value in document.items():
         if not isinstance(key, str) or key.lower() == "schemas":
@@ -99,7 +61,7 @@ def assignments(document: Mapping[str, Any]) -> Iterator[tuple[Slot, Any]]:
         yield from _assignment(key, value)
 
 
-def _assignment(key: str, value: Any) -> Iterator[tuple[Slot, Any]]:
+def _assignment(key: str, value: Any) -> Iterator[tuple[AttributeRef, Any]]:
     try:
         slot = slot_for_key(key)
     except LookupError:
@@ -140,7 +102,7 @@ def conform(attribute: Attribute, value: Any) -> Any:
     return value
 
 
-def set_slot(document: dict[str, Any], slot: Slot, value: Any) -> None:
+def set_slot(document: dict[str, Any], slot: AttributeRef, value: Any) -> None:
     """Assign ``value`` to ``slot`` in a canonical document, creating parents as needed."""
     container = slot.container(document, create=True)
     assert container is not None
@@ -272,29 +234,19 @@ _Path = tuple[bool, str, str | None]
 
 
 def _paths(texts: list[str]) -> set[_Path]:
+    """Requested attribute paths; unknown ones are ignored, as RFC 7644 section 3.9 allows."""
     paths: set[_Path] = set()
     for text in texts:
         text = text.strip()
         if text.lower() == attrs.ENTERPRISE_USER.lower():
             paths.add((True, "", None))
             continue
-        urn: str | None = None
-        rest = text
-        if text.lower().startswith("urn:"):
-            urn, _, rest = text.rpartition(":")
-        name, _, sub = rest.partition(".")
-        lowered = urn.lower() if urn else None
-        found: Attribute | None = None
-        enterprise = False
-        if lowered in (None, attrs.CORE_USER.lower()):
-            found = attrs.find(attrs.USER_ATTRIBUTES + attrs.COMMON_ATTRIBUTES, name)
-        if found is None and lowered in (None, attrs.ENTERPRISE_USER.lower()):
-            found = attrs.find(attrs.ENTERPRISE_ATTRIBUTES, name)
-            enterprise = found is not None
-        if found is None:
+        try:
+            path = parse_attr_path(text, InvalidValue)
+            ref = attrs.resolve(path.urn, path.attr, path.sub)
+        except (ScimError, LookupError):
             continue
-        sub_attribute = found.sub(sub) if sub else None
-        paths.add((enterprise, found.name, sub_attribute.name if sub_attribute else None))
+        paths.add((ref.enterprise, ref.attribute.name, ref.sub.name if ref.sub else None))
     return paths
 
 
