@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, request
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from app import database_of, settings_of
@@ -124,7 +125,8 @@ def _authenticate() -> None:
 
 @blueprint.errorhandler(ScimError)
 @blueprint.errorhandler(SeatgateError)
-def _expected_error(error: ScimError | SeatgateError) -> Response:
+@blueprint.errorhandler(IntegrityError)
+def _expected_error(error: Exception) -> Response:
     status, scim_type, detail = to_scim(error)
     headers: dict[str, str] = {}
     if status == 401:

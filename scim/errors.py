@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from app.errors import (
     AlreadyExists,
     ContractLapsed,
@@ -76,9 +78,16 @@ class UnsupportedMediaType(ScimError):
     status = 415
 
 
+CONCURRENT_CHANGE = (
+    "Another request changed the same user at the same time (a duplicate userName or e-mail); "
+    "retry."
+)
+
 # Domain error class → (HTTP status, scimType). Looked up along the class's MRO, so a
-# subclass gets its parent's mapping unless it has its own.
-DOMAIN_ERRORS: dict[type[SeatgateError], tuple[int, str | None]] = {
+# subclass gets its parent's mapping unless it has its own. A unique constraint that fires
+# at commit means a concurrent request won the race the domain's own check could not see.
+DOMAIN_ERRORS: dict[type[Exception], tuple[int, str | None]] = {
+    IntegrityError: (409, "uniqueness"),
     NoFreeSeat: (403, "userLimitReached"),
     ContractLapsed: (403, "userLimitReached"),
     MemberInactive: (409, None),
@@ -90,14 +99,15 @@ DOMAIN_ERRORS: dict[type[SeatgateError], tuple[int, str | None]] = {
 }
 
 
-def to_scim(error: ScimError | SeatgateError) -> tuple[int, str | None, str]:
+def to_scim(error: Exception) -> tuple[int, str | None, str]:
     """Status, scimType and detail of any expected failure."""
     if isinstance(error, ScimError):
         return error.status, error.scim_type, error.detail
     for cls in type(error).__mro__:
         if cls in DOMAIN_ERRORS:
             status, scim_type = DOMAIN_ERRORS[cls]
-            return status, scim_type, error.message
+            detail = error.message if isinstance(error, SeatgateError) else CONCURRENT_CHANGE
+            return status, scim_type, detail
     raise TypeError(f"unmapped error {type(error).__name__}")  # pragma: no cover
 
 

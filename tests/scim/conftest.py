@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
+from werkzeug.serving import make_server
 from werkzeug.test import TestResponse
 
+from app import create_app, database_of
 from app.db import Database
 from app.ledger import seat_usage
 from app.models import DirectoryUser, Member, SeatEvent
@@ -123,3 +129,55 @@ def counts(database: Database, org_id: int) -> dict[str, int]:
         ):
             result[f"events.{kind}"] = number
         return result
+
+
+class _LateApp:
+    """Lets the server pick its port before the app (whose base_url names it) exists."""
+
+    wsgi: Any = None
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        return self.wsgi(environ, start_response)
+
+
+@dataclass
+class LiveServer:
+    url: str
+    database: Database
+
+    def call(self, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
+        """One real HTTP request; returns the status and the decoded JSON body (or None)."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(  # noqa: S310 - a URL we built, on 127.0.0.1
+            self.url + path,
+            data=data,
+            method=method,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+                raw = response.read()
+                status = response.status
+        except urllib.error.HTTPError as error:
+            raw, status = error.read(), error.code
+        return status, json.loads(raw) if raw else None
+
+
+@pytest.fixture
+def live(database_url: str) -> Iterator[LiveServer]:
+    """seatgate served over real HTTP on 127.0.0.1 (ephemeral port), threaded, on each engine."""
+    late = _LateApp()
+    server = make_server("127.0.0.1", 0, late, threaded=True)
+    base = f"http://127.0.0.1:{server.server_port}"
+    flask_app = create_app({"env": "test", "base_url": base, "database": {"url": database_url}})
+    late.wsgi = flask_app
+    database = database_of(flask_app)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(f"{base}/scim/v2", database)
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+        database.dispose()
