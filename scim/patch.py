@@ -122,7 +122,9 @@ def _apply_filtered(
         if sub is None:
             raise InvalidPath(f"{slot.attribute.name} has no sub-attribute {target.sub!r}.")
     matched = [
-        i for i, item in enumerate(items) if _matches(item, target.value_filter, slot.attribute)
+        i
+        for i, item in enumerate(items)
+        if isinstance(item, dict) and _matches(item, target.value_filter, slot.attribute)
     ]
     if op == "remove":
         if sub is None:
@@ -168,7 +170,9 @@ def _remove(document: dict[str, Any], slot: AttributeRef, value: Any) -> None:
             listed = value if isinstance(value, list) else [value]
             doomed = {str(v.get("value")) if isinstance(v, Mapping) else str(v) for v in listed}
             container[name] = [
-                i for i in container.get(name) or [] if str(i.get("value")) not in doomed
+                i
+                for i in container.get(name) or []
+                if not (isinstance(i, dict) and str(i.get("value")) in doomed)
             ]
         else:
             container.pop(name, None)
@@ -203,7 +207,7 @@ def _equalities(tree: Filter) -> dict[str, Any] | None:
     return None
 
 
-def _matches(item: Any, tree: Filter, parent: Attribute) -> bool:
+def _matches(item: dict[str, Any], tree: Filter, parent: Attribute) -> bool:
     """Evaluate a value filter on one item of one user (already in memory)."""
     if isinstance(tree, And):
         return _matches(item, tree.left, parent) and _matches(item, tree.right, parent)
@@ -218,7 +222,7 @@ def _matches(item: Any, tree: Filter, parent: Attribute) -> bool:
     sub = parent.sub(tree.path.attr)
     if sub is None:
         raise InvalidPath(f"{parent.name} has no sub-attribute {tree.path.attr!r}.")
-    actual = item.get(sub.name) if isinstance(item, Mapping) else None
+    actual = item.get(sub.name)
     if isinstance(tree, Present):
         return actual not in (None, "", [])
     return _compare(actual, tree, sub)

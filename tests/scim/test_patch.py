@@ -169,6 +169,13 @@ def test_read_only_targets_are_ignored(scim: Scim, ann: dict[str, Any]) -> None:
         ([{"op": "replace", "path": "active", "value": "perhaps"}], "invalidValue"),
         ([{"op": "remove", "path": "userName"}], "invalidValue"),
         ([{"op": "add", "path": 42, "value": "x"}], "invalidPath"),
+        (
+            [
+                {"op": "add", "path": "emails", "value": [["a", "b"]]},
+                {"op": "remove", "path": "emails", "value": "a"},
+            ],
+            "invalidValue",
+        ),
         (["not an object"], "invalidSyntax"),
         ([], "invalidSyntax"),
     ],
