@@ -160,6 +160,11 @@ def _not_found(rest: str) -> Response:
 blueprint.add_url_rule(
     "/<path:rest>", endpoint="unknown", view_func=_not_found, methods=ALL_METHODS
 )
-blueprint.add_url_rule(
-    "/", endpoint="unknown_root", view_func=_not_found, defaults={"rest": ""}, methods=ALL_METHODS
-)
+for root in ("", "/"):
+    blueprint.add_url_rule(
+        root,
+        endpoint="unknown_root_slash" if root else "unknown_root",
+        view_func=_not_found,
+        defaults={"rest": ""},
+        methods=ALL_METHODS,
+    )

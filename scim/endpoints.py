@@ -25,7 +25,7 @@ from scim.errors import (
     PreconditionFailed,
     ResourceNotFound,
 )
-from scim.filters import parse_attr_path, parse_filter
+from scim.filters import parse_attr_path, parse_filter, storable
 from scim.patch import apply_patch
 from scim.query import Search, run_search
 from scim.resources import parse_user, project, render_user, version_tag
@@ -65,7 +65,7 @@ def _user_response(user: DirectoryUser, status: int = 200) -> Response:
 
 def _load(session: Session, resource_id: str) -> DirectoryUser:
     user = None
-    if len(resource_id) <= RESOURCE_ID_LENGTH and "\x00" not in resource_id:
+    if len(resource_id) <= RESOURCE_ID_LENGTH and storable(resource_id):
         user = directory.get_user(session, caller().organization_id, resource_id)
     if user is None:
         raise ResourceNotFound(f"No User with id {resource_id!r}.")

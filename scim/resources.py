@@ -88,8 +88,9 @@ def conform(attribute: Attribute, value: Any) -> Any:
                 if sub is not None and sub.writable:
                     shaped[sub.name] = conform(sub, inner)
             return shaped
-        if value is not None and attribute.sub("value") is not None:
-            return {"value": conform(attribute.sub("value") or attribute, value)}
+        value_sub = attribute.sub("value")
+        if value is not None and value_sub is not None:
+            return {"value": conform(value_sub, value)}  # Entra ID sends the manager's bare id
         return value
     if isinstance(value, Mapping) and set(value) == {"value"}:
         value = value["value"]

@@ -153,6 +153,8 @@ def test_unknown_ids_routes_and_methods(scim: Scim) -> None:
     assert_error(scim.put("/Users/does-not-exist", user("x@acme.example.com")), 404)
     assert_error(scim.get("/Groups"), 404)
     assert_error(scim.get("/Users/a/b"), 404)
+    assert_error(scim.get(""), 404)
+    assert_error(scim.get("/"), 404)
     not_allowed = scim.request("DELETE", "/Users")
     assert_error(not_allowed, 405)
     assert not_allowed.headers["Allow"] == "GET, POST"
