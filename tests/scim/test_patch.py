@@ -202,3 +202,39 @@ def test_patching_user_name_onto_another_is_a_conflict(scim: Scim, ann: dict[str
         user("ann@acme.example.com", emails=[{"value": "bob@acme.example.com", "primary": True}]),
     )
     assert_error(taken_email, 409, "uniqueness")
+
+
+VALUE_FILTERS = [
+    ('emails[value sw "ANN@"]', ["b@home.example.org", "c@x.org"]),
+    ('emails[value ew ".org"]', ["ann@acme.example.com"]),
+    ('emails[value co "home"]', ["ann@acme.example.com", "c@x.org"]),
+    ("emails[primary eq true]", ["b@home.example.org", "c@x.org"]),
+    ('emails[primary ne "True"]', ["ann@acme.example.com"]),
+    ('emails[not (type eq "work")]', ["ann@acme.example.com"]),
+    ('emails[type eq "home" or display pr]', ["ann@acme.example.com"]),
+    ('emails[value gt "b" and value le "c@x.org"]', ["ann@acme.example.com"]),
+    ('emails[value lt "b"]', ["b@home.example.org", "c@x.org"]),
+    ('emails[value ge "c"]', ["ann@acme.example.com", "b@home.example.org"]),
+    ("emails[type eq null]", ["ann@acme.example.com", "b@home.example.org"]),
+    ('emails[type ne "work"]', ["ann@acme.example.com"]),
+]
+
+
+def test_value_filters_select_items_like_filters_select_users(scim: Scim) -> None:
+    baseline = user(
+        "ann@acme.example.com",
+        emails=[
+            {"value": "ann@acme.example.com", "type": "work", "primary": True},
+            {"value": "b@home.example.org", "type": "home"},
+            {"value": "c@x.org", "display": "C"},
+        ],
+    )
+    target = scim.create(baseline["userName"], emails=baseline["emails"])
+    for path, remaining in VALUE_FILTERS:
+        assert scim.put(f"/Users/{target['id']}", baseline).status_code == 200
+        result = patch(scim, target, {"op": "remove", "path": path})
+        assert [e["value"] for e in result.get("emails", [])] == remaining, path
+    bad = scim.patch(
+        f"/Users/{target['id']}", [{"op": "remove", "path": "emails[primary gt true]"}]
+    )
+    assert_error(bad, 400, "invalidFilter")

@@ -105,6 +105,8 @@ def test_invalid_bodies_are_400_and_write_nothing(scim: Scim, database: Database
         headers={"Authorization": f"Bearer {scim.token}"},
     )
     assert_error(xml, 415)
+    huge = scim.post("/Users", user("f@acme.example.com", title="x" * 2_000_000))
+    assert_error(huge, 413)
     assert counts(database, 1) == before
 
 
