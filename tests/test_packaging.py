@@ -39,6 +39,8 @@ DOMAIN_MODULES = [
     "audit",
     "db",
     "settings",
+    "directory",
+    "scim_tokens",
 ]
 
 
