@@ -38,6 +38,7 @@ from scim.filters import storable
 
 SCIM_MEDIA_TYPE = "application/scim+json"
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+MAX_JSON_DEPTH = 32  # a User is 4 levels deep; deeper bodies are hostile or broken
 
 log = logging.getLogger("seatgate.scim")
 blueprint = Blueprint("scim", __name__, url_prefix="/scim/v2", cli_group=None)
@@ -68,9 +69,22 @@ def json_body() -> Any:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidSyntax(f"The request body is not valid JSON: {exc}") from exc
-    if not storable(json.dumps(body, ensure_ascii=False)):
+    if not _storable_json(body):
         raise InvalidValue("Text must be valid Unicode without NUL characters.")
     return body
+
+
+def _storable_json(value: Any, depth: int = 0) -> bool:
+    """Every string of a decoded JSON document, keys included, can be stored."""
+    if depth > MAX_JSON_DEPTH:
+        raise InvalidSyntax(f"The request body nests deeper than {MAX_JSON_DEPTH} levels.")
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, list):
+        return all(_storable_json(item, depth + 1) for item in value)
+    if isinstance(value, dict):
+        return all(storable(k) and _storable_json(v, depth + 1) for k, v in value.items())
+    return True
 
 
 def caller() -> Authenticated:

@@ -7,6 +7,7 @@ are checked against an accumulating, realistic state.
 from __future__ import annotations
 
 import json
+import os
 import string
 from typing import Any
 
@@ -17,7 +18,7 @@ from app.db import Database
 from tests.scim.conftest import CORE, ENTERPRISE, PATCH_OP, Scim, counts
 
 SETTINGS = settings(
-    max_examples=60,
+    max_examples=int(os.environ.get("SEATGATE_TEST_EXAMPLES", "60")),  # raise it to hunt bugs
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

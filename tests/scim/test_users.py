@@ -107,6 +107,12 @@ def test_invalid_bodies_are_400_and_write_nothing(scim: Scim, database: Database
     assert_error(xml, 415)
     huge = scim.post("/Users", user("f@acme.example.com", title="x" * 2_000_000))
     assert_error(huge, 413)
+    deep: list[object] = []
+    for _ in range(900):
+        deep = [deep]
+    assert_error(scim.post("/Users", user("f@acme.example.com", title=deep)), 400, "invalidSyntax")
+    nul = scim.post("/Users", user("f@acme.example.com", nickName="a\x00b"))
+    assert_error(nul, 400, "invalidValue")
     assert counts(database, 1) == before
 
 
