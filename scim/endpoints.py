@@ -178,7 +178,7 @@ def _integer(parameters: Mapping[str, Any], name: str, default: int) -> int:
         raise InvalidValue(f"{name} must be an integer.")
     try:
         return int(value)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise InvalidValue(f"{name} must be an integer, got {value!r}.") from exc
 
 

@@ -167,3 +167,23 @@ def test_random_patches_apply_whole_or_not_at_all(
         after.pop("events.refuse", None)
         seats_before.pop("events.refuse", None)
         assert after == seats_before
+
+
+search_bodies = st.fixed_dictionaries(
+    {"schemas": st.just(["urn:ietf:params:scim:api:messages:2.0:SearchRequest"])},
+    optional={
+        "filter": filters | json_values,
+        "sortBy": st.sampled_from(ATTRIBUTE_NAMES) | json_values,
+        "sortOrder": st.sampled_from(["ascending", "DESCENDING"]) | json_values,
+        "startIndex": st.integers() | st.floats() | json_values,
+        "count": st.integers() | st.floats() | json_values,
+        "attributes": st.lists(st.sampled_from(ATTRIBUTE_NAMES)) | json_values,
+        "excludedAttributes": st.lists(st.sampled_from(ATTRIBUTE_NAMES)) | json_values,
+    },
+)
+
+
+@SETTINGS
+@given(body=search_bodies)
+def test_random_searches_answer_a_list_or_a_400(scim: Scim, body: dict[str, Any]) -> None:
+    assert_scim_status(scim.post("/Users/.search", body), {200, 400})
