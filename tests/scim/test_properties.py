@@ -11,6 +11,7 @@ import os
 import string
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -129,14 +130,20 @@ def test_random_bodies_never_fail_and_never_half_write(
         assert after == before
 
 
+@pytest.fixture
+def target(scim: Scim) -> str:
+    """A user to filter and patch; fixtures run once per test, not once per example."""
+    created = scim.create(
+        "p@acme.example.com", title="t", emails=[{"value": "p@x.org", "type": "work"}]
+    )
+    return f"/Users/{created['id']}"
+
+
 @SETTINGS
 @given(text=filters, sort_by=st.none() | st.sampled_from(ATTRIBUTE_NAMES))
 def test_random_filters_answer_a_list_or_invalid_filter(
-    scim: Scim, text: str, sort_by: str | None
+    scim: Scim, target: str, text: str, sort_by: str | None
 ) -> None:
-    if not hasattr(scim, "seeded"):
-        scim.create("a@acme.example.com", title="t", emails=[{"value": "a@x.org", "type": "work"}])
-        scim.seeded = True  # type: ignore[attr-defined]
     query: dict[str, Any] = {"filter": text}
     if sort_by:
         query["sortBy"] = sort_by
@@ -149,11 +156,9 @@ def test_random_filters_answer_a_list_or_invalid_filter(
 @SETTINGS
 @given(ops=st.lists(operations, min_size=1, max_size=4))
 def test_random_patches_apply_whole_or_not_at_all(
-    scim: Scim, database: Database, org_id: int, ops: list[dict[str, Any]]
+    scim: Scim, database: Database, org_id: int, target: str, ops: list[dict[str, Any]]
 ) -> None:
-    if not hasattr(scim, "target"):
-        scim.target = scim.create("p@acme.example.com")["id"]  # type: ignore[attr-defined]
-    path = f"/Users/{scim.target}"  # type: ignore[attr-defined]
+    path = target
     before = scim.get(path).get_json()
     seats_before = counts(database, org_id)
     response = scim.request("PATCH", path, {"schemas": [PATCH_OP], "Operations": ops})
