@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,10 @@ from pathlib import Path
 from tests.factories import make_org
 from tests.scim.conftest import LiveServer, issue_token
 
+# The scim2 command installed beside this interpreter (the project's venv), else on PATH.
 SCIM2 = Path(sys.executable).with_name("scim2")
+if not SCIM2.exists():
+    SCIM2 = Path(shutil.which("scim2") or "scim2")
 STATUS_LINE = re.compile(r"^(SUCCESS|COMPLIANT|ACCEPTABLE|DEVIATION|ERROR|CRITICAL|SKIPPED) ")
 
 
