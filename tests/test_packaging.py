@@ -41,6 +41,8 @@ DOMAIN_MODULES = [
     "settings",
     "sessions",
     "crypto",
+    "directory",
+    "scim_tokens",
 ]
 
 
