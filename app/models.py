@@ -548,6 +548,83 @@ class TokenSigningKey(Base):
     retired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
+class ScimToken(Base):
+    """A bearer token that lets one identity provider provision one organization (I7).
+
+    Only the SHA-256 of the token is stored; the token itself is shown once, at creation.
+    """
+
+    __tablename__ = "scim_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    label: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class DirectoryUser(Base):
+    """What an identity provider knows about a member, beside the member row itself.
+
+    One row per provisioned member. ``members`` keeps what the seat ledger needs (e-mail,
+    ``active``, external id, display name); this row keeps the directory identity
+    (``user_name``, the public ``resource_id``) and the rest of the profile as documents.
+    ``user_name_key`` is the case-folded user name: the unique, indexed lookup key.
+    """
+
+    __tablename__ = "directory_users"
+    __table_args__ = (
+        UniqueConstraint(
+            "organization_id", "user_name_key", name="uq_directory_users_org_user_name_key"
+        ),
+    )
+
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    resource_id: Mapped[str] = mapped_column(String(36), unique=True)
+    user_name: Mapped[str] = mapped_column(String(320))
+    user_name_key: Mapped[str] = mapped_column(String(320))
+    profile: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    enterprise: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    member: Mapped[Member] = relationship()
+    values: Mapped[list[DirectoryValue]] = relationship(
+        order_by="DirectoryValue.position", cascade="all, delete-orphan"
+    )
+
+
+class DirectoryValue(Base):
+    """One item of a multi-valued attribute (an e-mail, a phone number, an address, …).
+
+    Kept as rows, not inside ``directory_users.profile``, so that filters such as
+    ``emails[type eq "work" and value co "@example.com"]`` run in SQL on both engines.
+    """
+
+    __tablename__ = "directory_values"
+    __table_args__ = (Index("ix_directory_values_member_attribute", "member_id", "attribute"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("directory_users.member_id", ondelete="CASCADE")
+    )
+    attribute: Mapped[str] = mapped_column(String(64))
+    position: Mapped[int] = mapped_column(Integer)
+    item: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+# Identity providers look members up by their external id (Okta's and Entra's match probe).
+Index("ix_members_org_external_id", Member.organization_id, Member.external_id)
+
+
 class DevSignInLink(Base):
     """A one-time development sign-in link (``env = "development"`` only); token hashed."""
 

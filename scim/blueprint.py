@@ -1,5 +1,184 @@
-"""The ``/scim/v2`` blueprint. Resource endpoints arrive with the SCIM Users issue."""
+"""The ``/scim/v2`` blueprint: authentication, SCIM responses, routing and errors.
 
-from flask import Blueprint
+Every route under ``/scim/v2`` answers in SCIM form: known paths dispatch on the method and
+answer 405 (with ``Allow``) to others, unknown paths answer a SCIM 404, and every expected
+failure is rendered by one handler through :func:`scim.errors.to_scim`.
+"""
 
-blueprint = Blueprint("scim", __name__, url_prefix="/scim/v2")
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, request
+from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import HTTPException
+
+from app import database_of, settings_of
+from app.errors import SeatgateError
+from app.ledger import Actor
+from app.models import Source, utcnow
+from app.scim_tokens import Authenticated, authenticate, touch
+from app.web import request_id
+from scim.errors import (
+    InvalidSyntax,
+    InvalidValue,
+    MethodNotAllowed,
+    ResourceNotFound,
+    ScimError,
+    Unauthorized,
+    UnsupportedMediaType,
+    error_body,
+    to_scim,
+)
+from scim.filters import storable
+
+SCIM_MEDIA_TYPE = "application/scim+json"
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+MAX_JSON_DEPTH = 32  # a User is 4 levels deep; deeper bodies are hostile or broken
+
+log = logging.getLogger("seatgate.scim")
+blueprint = Blueprint("scim", __name__, url_prefix="/scim/v2", cli_group=None)
+
+Handler = Callable[..., Response]
+
+
+def base_url() -> str:
+    return settings_of(current_app).base_url.rstrip("/") + blueprint.url_prefix  # type: ignore[operator]
+
+
+def scim_response(
+    body: dict[str, Any] | None, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    payload = "" if body is None else json.dumps(body, ensure_ascii=False)
+    response = Response(payload, status=status, mimetype=SCIM_MEDIA_TYPE)
+    response.headers.update(headers or {})
+    return response
+
+
+def json_body() -> Any:
+    """The request's JSON body (``application/scim+json`` or ``application/json``)."""
+    mimetype = request.mimetype or ""
+    if mimetype and mimetype not in {SCIM_MEDIA_TYPE, "application/json"}:
+        raise UnsupportedMediaType(f"Send {SCIM_MEDIA_TYPE} or application/json, not {mimetype}.")
+    raw = request.get_data(cache=True)
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise InvalidSyntax(f"The request body is not valid JSON: {exc}") from exc
+    if not _storable_json(body):
+        raise InvalidValue("Text must be valid Unicode without NUL characters.")
+    return body
+
+
+def _storable_json(value: Any, depth: int = 0) -> bool:
+    """Every string of a decoded JSON document, keys included, can be stored."""
+    if depth > MAX_JSON_DEPTH:
+        raise InvalidSyntax(f"The request body nests deeper than {MAX_JSON_DEPTH} levels.")
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, list):
+        return all(_storable_json(item, depth + 1) for item in value)
+    if isinstance(value, dict):
+        return all(storable(k) and _storable_json(v, depth + 1) for k, v in value.items())
+    return True
+
+
+def caller() -> Authenticated:
+    authenticated: Authenticated = g.scim_caller
+    return authenticated
+
+
+def actor() -> Actor:
+    who = caller()
+    return Actor(
+        label=f"scim-token:{who.token_id}:{who.label}",
+        source=Source.SCIM,
+        request_id=request_id(),
+    )
+
+
+def route(rule: str, **handlers: Handler) -> None:
+    """Serve ``rule`` with one handler per method; any other method answers 405."""
+    allowed = sorted(handlers)
+    endpoint = re.sub(r"\W+", "_", rule).strip("_")
+
+    def dispatch(**kwargs: Any) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        handler = handlers.get(method)
+        if handler is None:
+            raise MethodNotAllowed(
+                f"{request.method} is not supported on {request.path}; use {', '.join(allowed)}.",
+                allowed,
+            )
+        return handler(**kwargs)
+
+    blueprint.add_url_rule(rule, endpoint=endpoint, view_func=dispatch, methods=ALL_METHODS)
+
+
+@blueprint.before_request
+def _authenticate() -> None:
+    """The bearer token decides the organization of the whole request (I7)."""
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
+        raise Unauthorized("Send a SCIM token as 'Authorization: Bearer <token>'.")
+    database = database_of(current_app)
+    with database.unit_of_work(write=False) as session:
+        found = authenticate(session, presented.strip())
+    if found is None:
+        raise Unauthorized("The bearer token is unknown or revoked.")
+    now = utcnow()
+    if found.due_for_touch(now):
+        with database.unit_of_work() as session:
+            touch(session, found.token_id, now=now)
+    g.scim_caller = found
+
+
+@blueprint.errorhandler(ScimError)
+@blueprint.errorhandler(SeatgateError)
+@blueprint.errorhandler(IntegrityError)
+def _expected_error(error: Exception) -> Response:
+    status, scim_type, detail = to_scim(error)
+    headers: dict[str, str] = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="seatgate SCIM"'
+    if isinstance(error, MethodNotAllowed):
+        headers["Allow"] = ", ".join(error.allowed)
+    log.info(
+        "scim request refused",
+        extra={"request_id": request_id(), "status": status, "scim_type": scim_type},
+    )
+    return scim_response(error_body(status, scim_type, detail), status, headers)
+
+
+@blueprint.errorhandler(HTTPException)
+def _http_error(error: HTTPException) -> Response:
+    status = error.code or 500
+    return scim_response(error_body(status, None, error.description or error.name), status)
+
+
+@blueprint.errorhandler(Exception)
+def _unexpected(error: Exception) -> Response:
+    log.exception("unhandled SCIM error", extra={"request_id": request_id()})
+    detail = f"Internal error; quote request id {request_id()} to support."
+    return scim_response(error_body(500, None, detail), 500)
+
+
+def _not_found(rest: str) -> Response:
+    raise ResourceNotFound(f"There is no SCIM endpoint at {request.path}.")
+
+
+blueprint.add_url_rule(
+    "/<path:rest>", endpoint="unknown", view_func=_not_found, methods=ALL_METHODS
+)
+for root in ("", "/"):
+    blueprint.add_url_rule(
+        root,
+        endpoint="unknown_root_slash" if root else "unknown_root",
+        view_func=_not_found,
+        defaults={"rest": ""},
+        methods=ALL_METHODS,
+    )

@@ -43,6 +43,8 @@ DOMAIN_MODULES = [
     "dev_sign_in",
     "sessions",
     "crypto",
+    "directory",
+    "scim_tokens",
 ]
 
 

@@ -1,0 +1,256 @@
+"""Users as identity providers know them, and what provisioning does to seats.
+
+A directory user is a :class:`~app.models.Member` plus a :class:`~app.models.DirectoryUser`
+row. Provisioning keeps the seat rules in one place: an active user holds a seat, an inactive
+one does not (I3). Every seat change goes through :func:`app.ledger.claim_seat` and
+:func:`app.ledger.release_seat`; a refused claim raises :class:`~app.errors.SeatRefused`
+and, since the caller's unit of work rolls back, changes nothing but the recorded refusal.
+
+The member's e-mail (what owners and alerts see) is derived from the profile: the primary
+e-mail, else a ``work`` one, else the first; else the user name when it is an e-mail address;
+else a unique placeholder ``<id>@users.invalid`` (RFC 2606 reserves ``.invalid``, so nothing
+is ever sent there).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+
+from app import audit
+from app.errors import AlreadyExists, InvalidInput
+from app.ledger import Actor, claim_seat, release_seat
+from app.models import DirectoryUser, DirectoryValue, Member, Role, utcnow
+from app.organizations import normalize_email
+
+PLACEHOLDER_DOMAIN = "users.invalid"
+MAX_USER_NAME_LENGTH = 320
+MAX_TEXT_LENGTH = 255  # members.external_id and members.display_name
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A validated user as sent by an identity provider, ready to store.
+
+    ``attributes`` holds the singular attributes kept as a document (``name``, ``title``, …),
+    ``multi_valued`` the lists (``emails``, ``phoneNumbers``, …), ``enterprise`` the
+    enterprise extension. All values are JSON-ready. ``active`` is ``None`` when the provider
+    did not say: such a user counts as active (it holds a seat), and ``active`` stays absent
+    from its resource.
+    """
+
+    @property
+    def is_active(self) -> bool:
+        return self.active is not False
+
+    user_name: str
+    active: bool | None = None
+    external_id: str | None = None
+    display_name: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    multi_valued: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    enterprise: dict[str, Any] = field(default_factory=dict)
+
+
+def user_name_key(user_name: str) -> str:
+    return user_name.casefold()
+
+
+def get_user(session: Session, organization_id: int, resource_id: str) -> DirectoryUser | None:
+    """One indexed query (unique ``resource_id``), member and values joined in."""
+    return (
+        session.scalars(
+            select(DirectoryUser)
+            .where(
+                DirectoryUser.resource_id == resource_id,
+                DirectoryUser.organization_id == organization_id,
+            )
+            .options(joinedload(DirectoryUser.member), joinedload(DirectoryUser.values))
+        )
+        .unique()
+        .one_or_none()
+    )
+
+
+def provision(
+    session: Session, organization_id: int, profile: Profile, *, actor: Actor
+) -> DirectoryUser:
+    """Create a user; an active one claims a seat (R11) or the whole creation is refused.
+
+    A member that already exists with the derived e-mail (added by an operator, or removed
+    from the directory earlier) is taken over rather than duplicated.
+    """
+    _check(session, organization_id, profile, member_id=None)
+    resource_id = str(uuid.uuid4())
+    email, email_key = _email_for(profile, resource_id)
+    now = utcnow()
+    member = session.scalar(
+        select(Member).where(
+            Member.organization_id == organization_id, Member.email_normalized == email_key
+        )
+    )
+    if member is None:
+        member = Member(
+            organization_id=organization_id,
+            email=email,
+            email_normalized=email_key,
+            role=Role.USER.value,
+            active=profile.is_active,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(member)
+        session.flush()
+    elif session.get(DirectoryUser, member.id) is not None:
+        raise AlreadyExists(f"The e-mail address {email} belongs to another user.")
+    user = DirectoryUser(
+        member_id=member.id,
+        organization_id=organization_id,
+        resource_id=resource_id,
+        created_at=now,
+        version=0,
+    )
+    session.add(user)
+    user.member = member
+    _apply(session, user, profile, email=(email, email_key), now=now, actor=actor)
+    audit.record(
+        session,
+        actor,
+        "directory.provision",
+        organization_id=organization_id,
+        target=email,
+        details={"user_name": profile.user_name, "active": profile.is_active},
+    )
+    session.flush()
+    return user
+
+
+def update(
+    session: Session, user: DirectoryUser, profile: Profile, *, actor: Actor
+) -> DirectoryUser:
+    """Replace the user's profile. Reactivation claims a seat, deactivation releases it."""
+    _check(session, user.organization_id, profile, member_id=user.member_id)
+    email, email_key = _email_for(profile, user.resource_id)
+    if email_key != user.member.email_normalized:
+        taken = session.scalar(
+            select(Member.id).where(
+                Member.organization_id == user.organization_id,
+                Member.email_normalized == email_key,
+            )
+        )
+        if taken is not None:
+            raise AlreadyExists(f"The e-mail address {email} belongs to another member.")
+    was_active = user.member.active
+    _apply(session, user, profile, email=(email, email_key), now=utcnow(), actor=actor)
+    if was_active != profile.is_active:
+        audit.record(
+            session,
+            actor,
+            "directory.activate" if profile.is_active else "directory.deactivate",
+            organization_id=user.organization_id,
+            target=email,
+        )
+    session.flush()
+    return user
+
+
+def remove(session: Session, user: DirectoryUser, *, actor: Actor) -> None:
+    """Take the user out of the directory: release the seat (R4), deactivate the member.
+
+    The member row stays (the ledger and invoices refer to it); provisioning the same
+    address again takes it over.
+    """
+    member = user.member
+    member.active = False
+    member.updated_at = utcnow()
+    session.flush()
+    release_seat(session, member, actor=actor, reason="removed by the identity provider")
+    audit.record(
+        session,
+        actor,
+        "directory.remove",
+        organization_id=user.organization_id,
+        target=member.email,
+        details={"user_name": user.user_name},
+    )
+    session.delete(user)
+    session.flush()
+
+
+def _apply(
+    session: Session,
+    user: DirectoryUser,
+    profile: Profile,
+    *,
+    email: tuple[str, str],
+    now: dt.datetime,
+    actor: Actor,
+) -> None:
+    member = user.member
+    user.user_name = profile.user_name
+    user.user_name_key = user_name_key(profile.user_name)
+    user.profile = dict(profile.attributes)
+    if profile.active is not None:
+        user.profile["active"] = profile.active  # marks it as stated; members.active rules
+    user.enterprise = dict(profile.enterprise)
+    user.values = [
+        DirectoryValue(attribute=attribute, position=position, item=item)
+        for attribute, items in sorted(profile.multi_valued.items())
+        for position, item in enumerate(items)
+    ]
+    user.version = (user.version or 0) + 1
+    user.updated_at = now
+    member.email, member.email_normalized = email
+    member.external_id = profile.external_id
+    member.display_name = profile.display_name
+    member.active = profile.is_active
+    member.updated_at = now
+    session.flush()
+    if profile.is_active:
+        claim_seat(session, member, actor=actor, reason="provisioned by the identity provider")
+    else:
+        release_seat(session, member, actor=actor, reason="deactivated by the identity provider")
+
+
+def _check(
+    session: Session, organization_id: int, profile: Profile, *, member_id: int | None
+) -> None:
+    """Lengths the columns hold, and ``userName`` unique in the organization."""
+    user_name = profile.user_name
+    if not user_name.strip() or len(user_name) > MAX_USER_NAME_LENGTH:
+        raise InvalidInput(f"userName must be 1-{MAX_USER_NAME_LENGTH} characters.")
+    for name, value in (("externalId", profile.external_id), ("displayName", profile.display_name)):
+        if value is not None and len(value) > MAX_TEXT_LENGTH:
+            raise InvalidInput(f"{name} must be at most {MAX_TEXT_LENGTH} characters.")
+    holder = session.scalar(
+        select(DirectoryUser.member_id).where(
+            DirectoryUser.organization_id == organization_id,
+            DirectoryUser.user_name_key == user_name_key(user_name),
+        )
+    )
+    if holder is not None and holder != member_id:
+        raise AlreadyExists(f"userName {user_name!r} is already taken in this organization.")
+
+
+def _email_for(profile: Profile, resource_id: str) -> tuple[str, str]:
+    for candidate in _email_candidates(profile):
+        try:
+            return normalize_email(candidate)
+        except InvalidInput:
+            continue
+    placeholder = f"{resource_id}@{PLACEHOLDER_DOMAIN}"
+    return placeholder, placeholder
+
+
+def _email_candidates(profile: Profile) -> Sequence[str]:
+    emails = [e for e in profile.multi_valued.get("emails", []) if isinstance(e.get("value"), str)]
+    ranked = sorted(
+        emails, key=lambda e: (not e.get("primary"), str(e.get("type", "")).lower() != "work")
+    )
+    return [*(str(e["value"]) for e in ranked), profile.user_name]

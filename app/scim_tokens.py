@@ -1,0 +1,147 @@
+"""Per-organization bearer tokens for SCIM provisioning.
+
+A token is ``sgscim_`` followed by 256 random bits (URL-safe base64). Only its SHA-256 is
+stored, so a leaked database does not leak working credentials; the token is shown once at
+creation. A presented token is looked up by its hash (an indexed, unique column) and the stored
+hash is compared again with :func:`hmac.compare_digest`, so the check does not leak timing.
+The token alone decides the organization a request acts on (I7).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app import audit
+from app.errors import InvalidInput, NotFound
+from app.ledger import Actor
+from app.models import Organization, ScimToken, utcnow
+
+TOKEN_PREFIX = "sgscim_"  # noqa: S105 - a public marker, not a secret
+# Writing last_used_at on every request would turn every read into a write; once a minute
+# is precise enough for "is this token still used?".
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+MAX_LABEL_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A freshly created token: ``secret`` exists only here, never in the database."""
+
+    token: ScimToken
+    secret: str
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    """Who a valid token speaks for."""
+
+    token_id: int
+    organization_id: int
+    label: str
+    last_used_at: dt.datetime | None
+
+    def due_for_touch(self, now: dt.datetime) -> bool:
+        return self.last_used_at is None or now - self.last_used_at >= LAST_USED_RESOLUTION
+
+
+def hash_token(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def create_token(
+    session: Session, organization: Organization, *, label: str, actor: Actor
+) -> IssuedToken:
+    label = label.strip()
+    if not label or len(label) > MAX_LABEL_LENGTH:
+        raise InvalidInput(f"A token label must be 1-{MAX_LABEL_LENGTH} characters.")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ScimToken(
+        organization_id=organization.id,
+        label=label,
+        token_hash=hash_token(secret),
+        created_at=utcnow(),
+    )
+    session.add(token)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "scim_token.create",
+        organization_id=organization.id,
+        target=str(token.id),
+        details={"label": label},
+    )
+    return IssuedToken(token=token, secret=secret)
+
+
+def list_tokens(session: Session, organization: Organization) -> list[ScimToken]:
+    return list(
+        session.scalars(
+            select(ScimToken)
+            .where(ScimToken.organization_id == organization.id)
+            .order_by(ScimToken.id)
+        )
+    )
+
+
+def revoke_token(
+    session: Session, organization: Organization, token_id: int, *, actor: Actor
+) -> ScimToken:
+    """Revoke at once; revoking twice keeps the first revocation time."""
+    token = session.scalar(
+        select(ScimToken).where(
+            ScimToken.id == token_id, ScimToken.organization_id == organization.id
+        )
+    )
+    if token is None:
+        raise NotFound(f"No SCIM token {token_id} in organization {organization.slug!r}.")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        audit.record(
+            session,
+            actor,
+            "scim_token.revoke",
+            organization_id=organization.id,
+            target=str(token.id),
+            details={"label": token.label},
+        )
+        session.flush()
+    return token
+
+
+def authenticate(session: Session, presented: str) -> Authenticated | None:
+    """The organization a presented token speaks for, or ``None`` if it is unknown or revoked."""
+    if not presented.startswith(TOKEN_PREFIX):
+        return None
+    digest = hash_token(presented)
+    token = session.scalar(select(ScimToken).where(ScimToken.token_hash == digest))
+    if token is None or not hmac.compare_digest(token.token_hash, digest):
+        return None
+    if token.revoked_at is not None:
+        return None
+    return Authenticated(
+        token_id=token.id,
+        organization_id=token.organization_id,
+        label=token.label,
+        last_used_at=token.last_used_at,
+    )
+
+
+def touch(session: Session, token_id: int, *, now: dt.datetime) -> None:
+    """Record that the token was used (at most once per :data:`LAST_USED_RESOLUTION`)."""
+    session.execute(
+        update(ScimToken)
+        .where(ScimToken.id == token_id)
+        .where(
+            (ScimToken.last_used_at.is_(None))
+            | (ScimToken.last_used_at <= now - LAST_USED_RESOLUTION)
+        )
+        .values(last_used_at=now)
+    )

@@ -1,0 +1,350 @@
+"""Filters and sorting compiled to SQL over the directory tables.
+
+Every literal becomes a bound parameter; nothing from the request is pasted into SQL. Leaf
+comparisons are made two-valued (an absent attribute compares false, never NULL), so ``not``
+means what users expect. Multi-valued attributes become ``EXISTS`` over
+:class:`~app.models.DirectoryValue`, with every condition of a value path on the same item.
+Case-insensitive attributes compare lower-cased; ``userName`` compares through its stored
+case-folded key, so ``userName eq`` is one lookup on the unique index.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, select, true
+from sqlalchemy.orm import Session, contains_eager, joinedload
+from sqlalchemy.sql.elements import KeyedColumnElement
+
+from app.models import DirectoryUser, DirectoryValue, Member
+from scim import attributes as attrs
+from scim.attributes import Attribute
+from scim.errors import InvalidFilter
+from scim.filters import And, AttrPath, Compare, Filter, Literal, Not, Or, Present, ValuePath
+
+Fold = Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where an attribute lives in SQL, and how a literal is normalized to compare with it."""
+
+    expression: ColumnElement[Any]
+    attribute: Attribute
+    fold: Fold | None = None
+
+
+@dataclass(frozen=True)
+class _Multi:
+    """A multi-valued attribute, narrowed to one sub-attribute when the path names one."""
+
+    attribute: Attribute
+    sub: Attribute | None
+
+
+@dataclass(frozen=True)
+class _Constant:
+    attribute: Attribute
+    value: str | None
+
+
+_Resolved = _Target | _Multi | _Constant
+
+
+def _same(text: str) -> str:
+    return text
+
+
+def _lower(text: str) -> str:
+    return text.lower()
+
+
+def where_clause(tree: Filter) -> ColumnElement[bool]:
+    """The SQL condition on ``directory_users`` joined with ``members`` for a filter."""
+    return _compile(tree, item_of=None)
+
+
+def sort_key(path: AttrPath) -> ColumnElement[Any]:
+    resolved = _resolve(path)
+    if isinstance(resolved, _Target):
+        return resolved.expression
+    if isinstance(resolved, _Multi):
+        sub = resolved.sub or resolved.attribute.sub("value")
+        if sub is None:
+            raise InvalidFilter(f"Cannot sort by {path}.")
+        return (
+            select(_item_expression(sub))
+            .where(_values_of(resolved.attribute))
+            .order_by(_item_expression(_PRIMARY).is_(True).desc(), DirectoryValue.position)
+            .limit(1)
+            .scalar_subquery()
+        )
+    raise InvalidFilter(f"Cannot sort by {path}.")
+
+
+_PRIMARY = Attribute("primary", "boolean")
+
+
+def _compile(tree: Filter, *, item_of: Attribute | None) -> ColumnElement[bool]:
+    if isinstance(tree, And):
+        return and_(_compile(tree.left, item_of=item_of), _compile(tree.right, item_of=item_of))
+    if isinstance(tree, Or):
+        return or_(_compile(tree.left, item_of=item_of), _compile(tree.right, item_of=item_of))
+    if isinstance(tree, Not):
+        return not_(_compile(tree.inner, item_of=item_of))
+    if isinstance(tree, ValuePath):
+        if item_of is not None:
+            raise InvalidFilter("A value filter cannot contain another value filter.")
+        resolved = _resolve(tree.path)
+        if isinstance(resolved, _Constant):
+            return false()
+        if not isinstance(resolved, _Multi):
+            raise InvalidFilter(f"{tree.path} is not multi-valued; it cannot take [...].")
+        return exists().where(
+            _values_of(resolved.attribute),
+            _compile(tree.filter, item_of=resolved.attribute),
+        )
+    if item_of is not None:
+        inner = _sub_attribute(item_of, tree.path)
+        return _leaf(tree, _Target(_item_expression(inner), inner, _fold_of(inner)))
+    resolved = _resolve(tree.path)
+    if isinstance(resolved, _Multi):
+        if isinstance(tree, Present) and resolved.sub is None:
+            return exists().where(_values_of(resolved.attribute))
+        sub = resolved.sub or resolved.attribute.sub("value")
+        if sub is None:
+            raise InvalidFilter(f"{tree.path} needs a sub-attribute.")
+        target = _Target(_item_expression(sub), sub, _fold_of(sub))
+        return exists().where(_values_of(resolved.attribute), _leaf(tree, target))
+    if isinstance(resolved, _Constant):
+        return _constant(tree, resolved)
+    return _leaf(tree, resolved)
+
+
+def _leaf(tree: Compare | Present, target: _Target) -> ColumnElement[bool]:
+    expression = target.expression
+    if target.fold is _lower:
+        expression = func.lower(expression)
+    if isinstance(tree, Present):
+        if target.attribute.type == "string":
+            return and_(expression.is_not(None), expression != "")
+        return expression.is_not(None)
+    if target.attribute.type == "complex":
+        raise InvalidFilter(f"{tree.path} is complex; compare one of its sub-attributes.")
+    value = _coerce(tree, target)
+    present = expression.is_not(None)
+    if value is None:
+        if tree.op == "eq":
+            return expression.is_(None)
+        if tree.op == "ne":
+            return present
+        raise InvalidFilter(f"{tree.path}: '{tree.op}' cannot compare with null.")
+    op = tree.op
+    if op == "eq":
+        return and_(present, expression == value)
+    if op == "ne":
+        return or_(expression.is_(None), expression != value)
+    if op in {"co", "sw", "ew"}:
+        if not isinstance(value, str):
+            raise InvalidFilter(f"{tree.path}: '{op}' applies to strings only.")
+        return and_(present, _substring(op, expression, value))
+    if target.attribute.type == "boolean":
+        raise InvalidFilter(f"{tree.path}: '{op}' does not apply to a boolean.")
+    comparisons = {
+        "gt": expression > value,
+        "ge": expression >= value,
+        "lt": expression < value,
+        "le": expression <= value,
+    }
+    return and_(present, comparisons[op])
+
+
+def _substring(op: str, expression: ColumnElement[Any], value: str) -> ColumnElement[bool]:
+    """Case-exact on both engines (SQLite's LIKE ignores ASCII case), with no escaping."""
+    if not value:
+        return true()
+    if op == "co":
+        return func.replace(expression, value, "") != expression
+    if op == "sw":
+        return func.substr(expression, 1, len(value)) == value
+    return and_(
+        func.length(expression) >= len(value),
+        func.substr(expression, func.length(expression) - len(value) + 1) == value,
+    )
+
+
+def _coerce(tree: Compare, target: _Target) -> Any:
+    value: Literal = tree.value
+    kind = target.attribute.type
+    if value is None:
+        return None
+    if kind == "boolean":
+        if isinstance(value, str) and value.lower() in {"true", "false"}:
+            return value.lower() == "true"  # Entra ID sends "True" / "False"
+        if not isinstance(value, bool):
+            raise InvalidFilter(f"{tree.path} is a boolean; compare it with true or false.")
+        return value
+    if kind == "dateTime":
+        if not isinstance(value, str):
+            raise InvalidFilter(f"{tree.path} is a date-time; compare it with a string.")
+        if tree.op in {"co", "sw", "ew"}:
+            raise InvalidFilter(f"{tree.path}: '{tree.op}' does not apply to a date-time.")
+        try:
+            moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+        except (ValueError, OverflowError) as exc:
+            raise InvalidFilter(f"{tree.path}: {value!r} is not an ISO 8601 date-time.") from exc
+    if not isinstance(value, str):
+        raise InvalidFilter(f"{tree.path} is a string; compare it with a quoted string.")
+    return (target.fold or _same)(value)
+
+
+def _constant(tree: Filter, resolved: _Constant) -> ColumnElement[bool]:
+    if isinstance(tree, Present):
+        return true() if resolved.value is not None else false()
+    if not isinstance(tree, Compare) or tree.op not in {"eq", "ne"}:
+        raise InvalidFilter(f"{tree}: only 'eq', 'ne' and 'pr' apply to this attribute.")
+    if resolved.value is None:
+        return false() if tree.op == "eq" else true()
+    if not isinstance(tree.value, str):
+        raise InvalidFilter(f"{tree.path} is a string; compare it with a quoted string.")
+    same = tree.value == resolved.value
+    return true() if same == (tree.op == "eq") else false()
+
+
+def _values_of(attribute: Attribute) -> ColumnElement[bool]:
+    return and_(
+        DirectoryValue.member_id == DirectoryUser.member_id,
+        DirectoryValue.attribute == attribute.name,
+    )
+
+
+def _fold_of(attribute: Attribute) -> Fold | None:
+    textual = attribute.type in {"string", "reference"}
+    return _lower if textual and not attribute.case_exact else None
+
+
+def _item_expression(sub: Attribute) -> ColumnElement[Any]:
+    return _json_value(DirectoryValue.item[sub.name], sub)
+
+
+def _json_value(element: Any, attribute: Attribute) -> ColumnElement[Any]:
+    """A JSON member as an SQL scalar of the attribute's type."""
+    scalar: ColumnElement[Any] = (
+        element.as_boolean() if attribute.type == "boolean" else element.as_string()
+    )
+    return scalar
+
+
+def _sub_attribute(parent: Attribute, path: AttrPath) -> Attribute:
+    if path.urn is not None or path.sub is not None:
+        raise InvalidFilter(f"{path}: inside [...] name a sub-attribute of {parent.name}.")
+    sub = parent.sub(path.attr)
+    if sub is None:
+        raise InvalidFilter(f"{parent.name} has no sub-attribute {path.attr!r}.")
+    return sub
+
+
+def _resolve(path: AttrPath) -> _Resolved:
+    """Map an attribute path onto the storage, or refuse it as an unknown attribute."""
+    try:
+        ref = attrs.resolve(path.urn, path.attr, path.sub)
+    except LookupError as exc:
+        raise InvalidFilter(str(exc)) from exc
+    attribute, sub, enterprise = ref.attribute, ref.sub, ref.enterprise
+    if attribute.multi_valued:
+        if attribute.name == "groups":
+            return _Constant(attribute, None)
+        return _Multi(attribute, sub)
+    if attribute.sub_attributes and sub is None:
+        document = DirectoryUser.enterprise if enterprise else DirectoryUser.profile
+        if attribute.name == "meta":
+            return _Constant(attribute, "User")
+        return _Target(document[attribute.name].as_string(), attribute)
+    return _target(attribute, sub, enterprise=enterprise)
+
+
+_COLUMNS: dict[str, tuple[KeyedColumnElement[Any], Fold | None]] = {
+    "id": (DirectoryUser.__table__.c.resource_id, None),
+    "externalId": (Member.__table__.c.external_id, None),
+    "userName": (DirectoryUser.__table__.c.user_name_key, str.casefold),
+    "displayName": (Member.__table__.c.display_name, _lower),
+    "active": (Member.__table__.c.active, None),
+    "meta.created": (DirectoryUser.__table__.c.created_at, None),
+    "meta.lastModified": (DirectoryUser.__table__.c.updated_at, None),
+}
+
+
+def _target(attribute: Attribute, sub: Attribute | None, *, enterprise: bool) -> _Resolved:
+    leaf = sub or attribute
+    key = f"{attribute.name}.{sub.name}" if sub else attribute.name
+    if not enterprise and key in _COLUMNS:
+        column, fold = _COLUMNS[key]
+        return _Target(column, leaf, fold)
+    if key == "meta.resourceType":
+        return _Constant(leaf, "User")
+    if attribute.name == "meta":
+        raise InvalidFilter(f"Filtering on {key} is not supported.")
+    document = DirectoryUser.enterprise if enterprise else DirectoryUser.profile
+    element = document[(attribute.name, sub.name)] if sub else document[attribute.name]
+    return _Target(_json_value(element, leaf), leaf, _fold_of(leaf))
+
+
+@dataclass(frozen=True)
+class Search:
+    """A parsed list or ``.search`` request."""
+
+    filter: Filter | None
+    sort_by: AttrPath | None
+    descending: bool
+    start: int
+    count: int
+    attributes: list[str]
+    excluded: list[str]
+
+
+def run_search(
+    session: Session, organization_id: int, search: Search
+) -> tuple[int, list[DirectoryUser]]:
+    """``totalResults`` and one page, both computed in SQL.
+
+    The page is one statement (members and values joined in); the COUNT is skipped when the
+    first page holds every match, so a ``userName eq`` probe costs one indexed query.
+    """
+    condition = and_(
+        DirectoryUser.organization_id == organization_id,
+        where_clause(search.filter) if search.filter is not None else true(),
+    )
+    if search.count == 0:
+        return _total(session, condition), []
+    order: list[ColumnElement[Any]] = []
+    if search.sort_by is not None:
+        key = sort_key(search.sort_by)
+        order = [key.is_(None), key.desc() if search.descending else key.asc()]
+    page = list(
+        session.scalars(
+            select(DirectoryUser)
+            .join(DirectoryUser.member)
+            .where(condition)
+            .order_by(*order, DirectoryUser.member_id)
+            .offset(search.start - 1)
+            .limit(search.count)
+            .options(contains_eager(DirectoryUser.member), joinedload(DirectoryUser.values))
+        ).unique()
+    )
+    if search.start == 1 and len(page) < search.count:
+        return len(page), page  # the whole result fits: no COUNT query (the match probes)
+    return _total(session, condition), page
+
+
+def _total(session: Session, condition: ColumnElement[bool]) -> int:
+    total = session.scalar(
+        select(func.count())
+        .select_from(DirectoryUser)
+        .join(Member, Member.id == DirectoryUser.member_id)
+        .where(condition)
+    )
+    return int(total or 0)

@@ -1,0 +1,71 @@
+"""GET by id and the providers' ``userName eq`` probe are each one statement on an index."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from app.db import Database
+from tests.scim.conftest import Scim
+
+
+def statements_on_users(database: Database, call: Any) -> list[tuple[str, Any]]:
+    seen: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        if "directory_users" in statement:
+            seen.append((statement, parameters))
+
+    event.listen(database.engine, "before_cursor_execute", record)
+    try:
+        call()
+    finally:
+        event.remove(database.engine, "before_cursor_execute", record)
+    return seen
+
+
+def plan(database: Database, statement: str, parameters: Any) -> str:
+    with database.engine.connect() as connection:
+        if database.dialect == "sqlite":
+            rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            return "\n".join(str(row[-1]) for row in rows)
+        connection.exec_driver_sql("SET enable_seqscan = off")  # tiny tables: ask if it *can*
+        rows = connection.exec_driver_sql(f"EXPLAIN {statement}", parameters)
+        return "\n".join(str(row[0]) for row in rows)
+
+
+# PostgreSQL names the index; SQLite names its automatic index of the constraint by number,
+# so there the plan is recognized by the index search on the constraint's columns.
+INDEXES = {
+    "by_id": ("uq_directory_users_resource_id", "(resource_id=?)"),
+    "user_name": (
+        "uq_directory_users_org_user_name_key",
+        "(organization_id=? AND user_name_key=?)",
+    ),
+}
+
+
+@pytest.mark.parametrize("lookup", sorted(INDEXES))
+def test_lookups_are_one_indexed_statement(scim: Scim, database: Database, lookup: str) -> None:
+    for number in range(5):
+        scim.create(f"user{number}@acme.example.com", emails=[{"value": f"u{number}@x.org"}])
+    target = scim.create("Probe@acme.example.com", emails=[{"value": "p@x.org"}])
+
+    def call() -> None:
+        if lookup == "by_id":
+            response = scim.get(f"/Users/{target['id']}")
+            assert response.get_json()["emails"] == [{"value": "p@x.org"}]
+        else:
+            response = scim.get("/Users", filter='userName eq "probe@ACME.example.com"')
+            assert response.get_json()["Resources"][0]["emails"] == [{"value": "p@x.org"}]
+
+    [(statement, parameters)] = statements_on_users(database, call)
+    explained = plan(database, statement, parameters)
+    postgres_index, sqlite_search = INDEXES[lookup]
+    if database.dialect == "sqlite":
+        assert "SEARCH directory_users USING INDEX sqlite_autoindex_directory_users" in explained
+        assert sqlite_search in explained, explained
+    else:
+        assert postgres_index in explained, explained

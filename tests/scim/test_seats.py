@@ -1,0 +1,142 @@
+"""Seats through SCIM (R4, R11, I1, I3, I8): claim on create and reactivation, release on
+deactivation and delete, a clear 403 when full, and nothing else written by a refused request."""
+
+from __future__ import annotations
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from app.db import Database
+from app.ledger import recount
+from app.models import Contract, Member, SeatEvent
+from tests.factories import make_org
+from tests.scim.conftest import PATCH_OP, Scim, counts, issue_token, seats, user
+from tests.scim.test_users import assert_error
+
+FULL = "No free seat: 2 of 2 seats are assigned. A Primary Owner must add seats."
+
+
+@pytest.fixture
+def small(client: FlaskClient, database: Database) -> Scim:
+    """An organization with two seats."""
+    make_org(database, "tiny", seats=2)
+    return Scim(client, issue_token(database, "tiny"))
+
+
+def refusals(database: Database) -> list[SeatEvent]:
+    with database.unit_of_work(write=False) as session:
+        return list(session.scalars(select(SeatEvent).where(SeatEvent.kind == "refuse")))
+
+
+def consistent(database: Database) -> bool:
+    with database.unit_of_work(write=False) as session:
+        return recount(session, 1).consistent
+
+
+def test_creating_an_active_user_claims_a_seat(small: Scim, database: Database) -> None:
+    small.create("a@tiny.example.com")
+    assert seats(database, 1) == (2, 1)
+    small.create("b@tiny.example.com", active=False)
+    assert seats(database, 1) == (2, 1)
+    small.create("c@tiny.example.com")  # active when the provider does not say
+    assert seats(database, 1) == (2, 2)
+    assert consistent(database)
+
+
+def test_full_organization_refuses_with_an_actionable_403(small: Scim, database: Database) -> None:
+    small.create("a@tiny.example.com")
+    small.create("b@tiny.example.com")
+    before = counts(database, 1)
+    refused = small.post("/Users", user("c@tiny.example.com", externalId="ext-c"))
+    body = assert_error(refused, 403, "userLimitReached")
+    assert body["detail"] == FULL
+    after = counts(database, 1)
+    assert after.pop("events.refuse") == before.pop("events.refuse", 0) + 1
+    assert after == before  # no member, no directory user, no seat
+    [refusal] = refusals(database)
+    assert refusal.subject == "c@tiny.example.com" and refusal.source == "scim"
+    assert refusal.member_id is None and refusal.request_id == refused.headers["X-Request-Id"]
+    listed = small.get("/Users", filter='externalId eq "ext-c"').get_json()
+    assert listed["totalResults"] == 0
+    assert consistent(database)
+
+
+def test_deactivation_releases_and_reactivation_claims(small: Scim, database: Database) -> None:
+    first = small.create("a@tiny.example.com")
+    second = small.create("b@tiny.example.com")
+    patched = small.patch(
+        f"/Users/{first['id']}", [{"op": "replace", "path": "active", "value": False}]
+    )
+    assert patched.status_code == 200 and patched.get_json()["active"] is False
+    assert seats(database, 1) == (2, 1)
+    still_there = small.get("/Users", filter='userName eq "a@tiny.example.com"').get_json()
+    assert still_there["totalResults"] == 1 and still_there["Resources"][0]["active"] is False
+    third = small.create("c@tiny.example.com")  # takes the released seat (R4)
+    assert seats(database, 1) == (2, 2)
+
+    before = counts(database, 1)
+    refused = small.put(f"/Users/{first['id']}", user("a@tiny.example.com", title="Back"))
+    assert assert_error(refused, 403, "userLimitReached")["detail"] == FULL
+    after_refusal = small.get(f"/Users/{first['id']}").get_json()
+    assert after_refusal["active"] is False and "title" not in after_refusal
+    assert after_refusal["meta"]["version"] == patched.get_json()["meta"]["version"]
+    after = counts(database, 1)
+    assert after.pop("events.refuse") == 1 and after == {**before}
+
+    assert small.delete(f"/Users/{third['id']}").status_code == 204
+    assert seats(database, 1) == (2, 1)
+    reactivated = small.patch(
+        f"/Users/{first['id']}", [{"op": "Replace", "value": {"active": "True"}}]
+    )
+    assert reactivated.status_code == 200 and reactivated.get_json()["active"] is True
+    assert seats(database, 1) == (2, 2)
+    assert small.get(f"/Users/{second['id']}").get_json()["userName"] == "b@tiny.example.com"
+    assert consistent(database)
+
+
+def test_delete_releases_the_seat_and_keeps_the_member(small: Scim, database: Database) -> None:
+    created = small.create("a@tiny.example.com")
+    assert small.delete(f"/Users/{created['id']}").status_code == 204
+    assert seats(database, 1) == (2, 0)
+    with database.unit_of_work(write=False) as session:
+        member = session.scalar(select(Member).where(Member.email == "a@tiny.example.com"))
+        assert member is not None and member.active is False
+    assert (
+        small.get("/Users", filter='userName eq "a@tiny.example.com"').get_json()["totalResults"]
+        == 0
+    )
+
+
+def test_delete_and_deactivation_work_after_the_contract_lapsed(
+    client: FlaskClient, database: Database
+) -> None:
+    """Releasing never fails for billing reasons: a lapsed contract still lets seats go."""
+    make_org(database, "gone", seats=2, auto_renew=False)
+    scim = Scim(client, issue_token(database, "gone"))
+    first = scim.create("a@gone.example.com")
+    second = scim.create("b@gone.example.com")
+    with database.unit_of_work() as session:  # the term (2020) ended and does not renew
+        contract = session.scalar(select(Contract))
+        assert contract is not None
+        contract.term_start = contract.term_start.replace(year=2020)
+        contract.term_end = contract.term_end.replace(year=2021)
+    assert scim.delete(f"/Users/{first['id']}").status_code == 204
+    off = scim.patch(
+        f"/Users/{second['id']}", [{"op": "replace", "path": "active", "value": False}]
+    )
+    assert off.status_code == 200
+    assert seats(database, 1) == (2, 0)
+    lapsed = scim.post("/Users", user("c@gone.example.com"))
+    assert "does not renew" in assert_error(lapsed, 403, "userLimitReached")["detail"]
+
+
+def test_patch_body_schema_is_required(small: Scim) -> None:
+    created = small.create("a@tiny.example.com")
+    response = small.request(
+        "PATCH",
+        f"/Users/{created['id']}",
+        {"Operations": [{"op": "replace", "path": "title", "value": "x"}]},
+    )
+    assert_error(response, 400, "invalidSyntax")
+    assert PATCH_OP in response.get_json()["detail"]
