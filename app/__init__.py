@@ -35,12 +35,18 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from app import web
     from app.alerts.commands import alerts_commands, webhook_commands
     from app.api import blueprint as api_blueprint
+    from app.pages import blueprint as pages_blueprint
     from scim import blueprint as scim_blueprint
     from sso import blueprint as sso_blueprint
 
     web.init_app(flask_app)
     flask_app.register_blueprint(scim_blueprint)
     flask_app.register_blueprint(sso_blueprint)
+    flask_app.register_blueprint(pages_blueprint)
+    if settings.env == "development":
+        from app.pages.dev import blueprint as dev_blueprint
+
+        flask_app.register_blueprint(dev_blueprint)
     flask_app.register_blueprint(api_blueprint)
     flask_app.register_blueprint(alerts_commands)
     flask_app.register_blueprint(webhook_commands)

@@ -158,11 +158,7 @@ def purchase_seats(
         raise NotPermitted("A deactivated Primary Owner cannot add seats.")
     lock_pool(session, organization.id)
     if key is not None:
-        earlier = session.scalar(
-            select(Invoice).where(
-                Invoice.organization_id == organization.id, Invoice.idempotency_key == key
-            )
-        )
+        earlier = invoice_for_key(session, organization, key)
         if earlier is not None:
             if sum(line.quantity for line in earlier.lines) != quantity:
                 raise IdempotencyConflict(
@@ -215,6 +211,15 @@ def purchase_seats(
     )
     alerts.seats_purchased(session, invoice)
     return Purchase(invoice=invoice, replayed=False)
+
+
+def invoice_for_key(session: Session, organization: Organization, key: str) -> Invoice | None:
+    """The invoice an idempotency key already produced, if any."""
+    return session.scalar(
+        select(Invoice).where(
+            Invoice.organization_id == organization.id, Invoice.idempotency_key == key
+        )
+    )
 
 
 def invoice_as_dict(invoice: Invoice) -> dict[str, object]:

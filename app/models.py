@@ -623,3 +623,17 @@ class DirectoryValue(Base):
 
 # Identity providers look members up by their external id (Okta's and Entra's match probe).
 Index("ix_members_org_external_id", Member.organization_id, Member.external_id)
+
+
+class DevSignInLink(Base):
+    """A one-time development sign-in link (``env = "development"`` only); token hashed."""
+
+    __tablename__ = "dev_sign_in_links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from babel.numbers import get_currency_precision, is_currency
+from babel.numbers import format_currency, get_currency_precision, is_currency
 
 from app.errors import InvalidInput
 
@@ -44,3 +44,10 @@ def format_minor(amount_minor: int, currency: str) -> str:
     """``150000`` in USD → ``"1500.00"`` (a plain decimal string, no grouping, no symbol)."""
     digits = minor_digits(currency)
     return str(Decimal(amount_minor).scaleb(-digits).quantize(Decimal(1).scaleb(-digits)))
+
+
+def display(amount_minor: int, currency: str) -> str:
+    """``150000`` USD → ``"$1,500.00"``: for people, never for arithmetic."""
+    return str(
+        format_currency(Decimal(format_minor(amount_minor, currency)), currency, locale="en_US")
+    )

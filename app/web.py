@@ -6,7 +6,8 @@ import logging
 import re
 import uuid
 
-from flask import Flask, Response, current_app, g, jsonify, request
+from flask import Flask, Response, current_app, g, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
@@ -63,11 +64,29 @@ def init_app(flask_app: Flask) -> None:
         return jsonify(status="ok", database="ok"), 200
 
     @flask_app.errorhandler(HTTPException)
-    def _http_error(error: HTTPException) -> tuple[Response, int]:
+    def _http_error(error: HTTPException) -> ResponseReturnValue:
+        if error.response is not None:  # e.g. a redirect to sign-in
+            return error.response
         status = error.code or 500
-        return jsonify(error=error.name, detail=error.description), status
+        if not wants_html():
+            return jsonify(error=error.name, detail=error.description), status
+        if status == 404:  # one page for every "not found", whatever the cause (R8)
+            return render_template("errors/404.html"), 404
+        page = render_template("errors/generic.html", title=error.name, message=error.description)
+        return page, status
 
     @flask_app.errorhandler(Exception)
-    def _unexpected(error: Exception) -> tuple[Response, int]:
+    def _unexpected(error: Exception) -> ResponseReturnValue:
         log.exception("unhandled error", extra={"request_id": request_id()})
+        if wants_html():
+            message = "Something went wrong on our side. Please try again."
+            page = render_template(
+                "errors/generic.html", title="Error", message=message, request_id=request_id()
+            )
+            return page, 500
         return jsonify(error="Internal Server Error", request_id=request_id()), 500
+
+
+def wants_html() -> bool:
+    """A browser asking for a page (HTML preferred over JSON), not an API client."""
+    return request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"

@@ -58,7 +58,9 @@ def add_users(
         return [add_member(session, organization, e, role, actor=OPERATOR).id for e in emails]
 
 
-def seat_members(database: Database, member_ids: Iterable[int], *, when: dt.datetime) -> None:
+def seat_members(
+    database: Database, member_ids: Iterable[int], *, when: dt.datetime | None = None
+) -> None:
     for member_id in member_ids:
         with database.unit_of_work() as session:
             member = session.get(Member, member_id)

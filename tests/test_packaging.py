@@ -39,6 +39,8 @@ DOMAIN_MODULES = [
     "audit",
     "db",
     "settings",
+    "seat_reports",
+    "dev_sign_in",
     "sessions",
     "crypto",
     "directory",

@@ -1,14 +1,15 @@
-"""Who is calling the JSON API: one small seam, to be widened when SSO sessions exist.
+"""Who is calling the JSON API.
 
 :func:`authenticated_caller` turns the ``Authorization: Bearer`` header into verified claims
 (401 otherwise); :func:`owner_of` then requires an active Owner or Primary Owner of the
 organization in the URL and answers 404 for anyone else (R8: Admins and Users see "not found",
 and one organization's token never reveals another organization, I7).
 
-Today the only accepted bearer is a short-lived owner API token minted by
-``seatgate api-token SLUG EMAIL`` (JWT, HS256 only, signed with a key derived from
-``secret_key``). The SSO session JWT is meant to be accepted by :func:`authenticated_caller`
-as well once the SSO module issues it.
+Two bearers are accepted, told apart by their pinned algorithm: the gateway session token
+issued at SSO sign-in (RS256, verified with its server-side session, so a deactivated member
+is refused at once), and a short-lived owner API token minted by an operator with
+``seatgate api-token SLUG EMAIL`` for automation (HS256 only, signed with a key derived from
+``secret_key``). Cookies are never read here, so the API needs no CSRF protection.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotFound
 
-from app import settings_of
+from app import database_of, sessions, settings_of
 from app.api import blueprint
 from app.cli import emit, reports_domain_errors, unit_of_work
 from app.models import Member, Organization, Role, utcnow
@@ -67,13 +68,37 @@ def mint_api_token(
 
 
 def authenticated_caller() -> Caller:
+    """The caller behind ``Authorization: Bearer``: a gateway session or an owner API token."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         raise Unauthenticated("A bearer token is required.")
     try:
+        algorithm = jwt.get_unverified_header(token).get("alg")
+    except jwt.PyJWTError as exc:
+        raise Unauthenticated("The bearer token is invalid or expired.") from exc
+    is_session = algorithm == sessions.ALGORITHM
+    claims = _session_claims(token) if is_session else _api_token_claims(token)
+    subject, slug = claims.get("sub"), claims.get("org")
+    if not isinstance(subject, str) or not subject.isdigit() or not isinstance(slug, str):
+        raise Unauthenticated("The bearer token is invalid or expired.")
+    return Caller(member_id=int(subject), organization_slug=slug)
+
+
+def _session_claims(token: str) -> dict[str, Any]:
+    """A gateway session token from SSO: signature, claims and the server-side session."""
+    with database_of(current_app).unit_of_work(write=False) as session:
+        try:
+            return sessions.verify(session, settings_of(current_app), token)
+        except sessions.InvalidToken as exc:
+            raise Unauthenticated("The session is invalid, expired or revoked.") from exc
+
+
+def _api_token_claims(token: str) -> dict[str, Any]:
+    try:
         claims: dict[str, Any] = jwt.decode(
-            token.strip(),
+            token,
             _signing_key(settings_of(current_app).secret_key),
             algorithms=[ALGORITHM],
             audience=AUDIENCE,
@@ -82,10 +107,7 @@ def authenticated_caller() -> Caller:
         )
     except jwt.InvalidTokenError as exc:
         raise Unauthenticated("The bearer token is invalid or expired.") from exc
-    subject, slug = claims.get("sub"), claims.get("org")
-    if not isinstance(subject, str) or not subject.isdigit() or not isinstance(slug, str):
-        raise Unauthenticated("The bearer token is invalid or expired.")
-    return Caller(member_id=int(subject), organization_slug=slug)
+    return claims
 
 
 def owner_of(session: Session, slug: str, caller: Caller) -> Organization:

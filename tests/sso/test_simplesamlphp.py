@@ -149,7 +149,7 @@ def simplesamlphp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
         deadline = time.monotonic() + 15
         while True:
             try:
-                with urllib.request.urlopen(f"{base}/saml2/idp/metadata.php", timeout=2):  # noqa: S310
+                with urllib.request.urlopen(f"{base}/saml2/idp/metadata.php", timeout=2):
                     break
             except (urllib.error.URLError, ConnectionError):
                 if time.monotonic() > deadline or process.poll() is not None:
@@ -187,7 +187,7 @@ def test_sign_in_through_simplesamlphp(
     idp_base, _keys = simplesamlphp
     make_org(database, "acme", seats=1)
     # Configure from the IdP's own published metadata, as an operator would.
-    with urllib.request.urlopen(f"{idp_base}/saml2/idp/metadata.php", timeout=10) as published:  # noqa: S310
+    with urllib.request.urlopen(f"{idp_base}/saml2/idp/metadata.php", timeout=10) as published:
         (tmp_path / "idp.xml").write_bytes(published.read())
     configured = runner.invoke(
         args=["sso", "configure", "acme", "--metadata", str(tmp_path / "idp.xml")]

@@ -1,0 +1,7 @@
+"""Owners' billing pages (server-rendered HTML, usable without JavaScript)."""
+
+from flask import Blueprint
+
+blueprint = Blueprint("pages", __name__)
+
+from app.pages import alert_settings, billing, signin  # noqa: E402,F401 - registers the routes

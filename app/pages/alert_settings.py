@@ -1,0 +1,86 @@
+"""``/settings/billing/alerts``: the owners' alert thresholds and webhooks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, request
+from sqlalchemy.orm import Session
+
+from app import database_of, settings_of
+from app.alerts.policy import policy_of, set_policy
+from app.alerts.webhooks import add_webhook, list_webhooks, remove_webhook
+from app.errors import InvalidInput, SeatgateError
+from app.pages import blueprint
+from app.pages.access import Viewer, require_owner
+from app.pages.billing import actor_of, check_csrf, render_page
+
+
+@blueprint.get("/settings/billing/alerts")
+def alert_settings() -> str:
+    with database_of(current_app).unit_of_work(write=False) as session:
+        return _render(session, require_owner(session))
+
+
+@blueprint.post("/settings/billing/alerts")
+def change_alert_settings() -> str | tuple[str, int]:
+    check_csrf()
+    https_only = settings_of(current_app).is_production
+    with database_of(current_app).unit_of_work() as session:
+        viewer = require_owner(session)
+        organization = viewer.organization
+        action = request.form.get("action")
+        try:
+            if action == "policy":
+                set_policy(
+                    session,
+                    organization.id,
+                    percents=_percents(request.form.get("percents", "")),
+                    seats_left=_optional_int(request.form.get("seats_left", ""), "Seats left"),
+                    digest_minutes=_required_int(
+                        request.form.get("digest_minutes", ""), "The digest window"
+                    ),
+                )
+                return _render(session, viewer)
+            if action == "add_webhook":
+                url = request.form.get("url", "").strip()
+                if https_only and not url.lower().startswith("https://"):
+                    raise InvalidInput("Webhook URLs must use https.")
+                added = add_webhook(session, organization, url, actor=actor_of(viewer))
+                return _render(session, viewer, new_secret=added.secret)
+            if action == "remove_webhook":
+                webhook_id = _required_int(request.form.get("webhook_id", ""), "Webhook")
+                remove_webhook(session, organization, webhook_id, actor=actor_of(viewer))
+                return _render(session, viewer)
+            raise InvalidInput("Unknown action.")
+        except SeatgateError as error:  # validated before anything is written
+            return _render(session, viewer, error=error.message), 400
+
+
+def _render(session: Session, viewer: Viewer, **context: Any) -> str:
+    return render_page(
+        "billing/alerts.html",
+        viewer,
+        viewer.organization.contract,
+        policy=policy_of(session, viewer.organization.id),
+        webhooks=list_webhooks(session, viewer.organization),
+        https_only=settings_of(current_app).is_production,
+        **context,
+    )
+
+
+def _percents(text: str) -> tuple[int, ...]:
+    parts = [part.strip().rstrip("%").strip() for part in text.split(",") if part.strip()]
+    if not all(part.isdigit() for part in parts):
+        raise InvalidInput("Percentages must be whole numbers separated by commas, e.g. 80, 90.")
+    return tuple(int(part) for part in parts)
+
+
+def _optional_int(text: str, name: str) -> int | None:
+    return _required_int(text, name) if text.strip() else None
+
+
+def _required_int(text: str, name: str) -> int:
+    if not text.strip().isdigit():
+        raise InvalidInput(f"{name} must be a whole number.")
+    return int(text.strip())
