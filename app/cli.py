@@ -23,7 +23,8 @@ from flask import current_app
 from flask.cli import FlaskGroup
 from sqlalchemy.orm import Session
 
-from app import billing, create_app, database_of, settings_of
+from app import billing, create_app, database_of, scim_tokens, settings_of
+from app.dev_sign_in import create_link
 from app.errors import NotFound, SeatgateError, SeatRefused
 from app.ledger import Actor, claim_seat, recount, release_seat, seat_usage
 from app.migrations_runner import upgrade_database
@@ -355,10 +356,17 @@ DEMO_SLUG = "demo"
 DEMO_OWNER = "owner@demo.example.com"
 
 
+DEMO_TOKEN_LABEL = "demo (make run)"  # noqa: S105 - a label, not a secret
+
+
 @cli.command("demo")
 def demo() -> None:
-    """Create the demo organization if it does not exist, and print where things are."""
+    """Create the demo organization once; print its URLs, a fresh SCIM token and a sign-in link.
+
+    Each run revokes the previous demo SCIM token, so only the one printed last works.
+    """
     settings = settings_of(current_app)
+    actor = operator()
     with unit_of_work() as session:
         try:
             organization = get_organization(session, DEMO_SLUG)
@@ -377,9 +385,17 @@ def demo() -> None:
                     auto_renew=True,
                     primary_owner_email=DEMO_OWNER,
                 ),
-                actor=operator(),
+                actor=actor,
             )
             created = True
+        for earlier in scim_tokens.list_tokens(session, organization):
+            if earlier.label == DEMO_TOKEN_LABEL and earlier.revoked_at is None:
+                scim_tokens.revoke_token(session, organization, earlier.id, actor=actor)
+        token = scim_tokens.create_token(session, organization, label=DEMO_TOKEN_LABEL, actor=actor)
+        sign_in = None
+        if settings.env == "development":
+            owner = get_member(session, organization, DEMO_OWNER)
+            sign_in = create_link(session, owner, actor=actor).token
         usage = _usage(session, organization.id)
     base = settings.base_url.rstrip("/")
     emit(
@@ -390,9 +406,13 @@ def demo() -> None:
             "seats": usage,
             "urls": {
                 "health": f"{base}/healthz",
+                "billing": f"{base}/settings/billing",
+                "owner_sign_in": f"{base}/dev/login/{sign_in}" if sign_in else None,
                 "scim_base": f"{base}/scim/v2",
                 "sso_metadata": f"{base}/sso/{DEMO_SLUG}/metadata",
+                "openapi": f"{base}/api/v1/openapi.json",
             },
+            "scim_token": token.secret,
         }
     )
 

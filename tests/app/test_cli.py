@@ -10,6 +10,8 @@ from click.testing import Result
 from flask.testing import FlaskCliRunner
 
 from app.cli import cli
+from app.db import Database
+from app.scim_tokens import authenticate
 
 ORG = [
     "org", "create", "acme", "--name", "Acme", "--seats", "2", "--seat-price", "30.00",
@@ -148,3 +150,15 @@ def test_renew_command(runner: FlaskCliRunner) -> None:
     [report] = ok(runner, "renew", "--today", "2027-01-01")
     assert (report["status"], report["purchased"]) == ("renewed", 1)
     assert ok(runner, "renew", "--today", "2027-01-01") == []
+
+
+def test_demo_creates_the_organization_once_and_prints_a_working_scim_token(
+    runner: FlaskCliRunner, database: Database
+) -> None:
+    first = ok(runner, "demo")
+    second = ok(runner, "demo")
+    assert (first["created"], second["created"]) == (True, False)
+    assert second["urls"]["scim_base"].endswith("/scim/v2")
+    with database.unit_of_work() as session:
+        assert authenticate(session, first["scim_token"]) is None  # revoked by the second run
+        assert authenticate(session, second["scim_token"]) is not None
