@@ -31,6 +31,11 @@ from app.models import Member, Organization, SignInSession, TokenSigningKey, utc
 from app.settings import Settings
 
 ALGORITHM = "RS256"  # pinned: verification accepts nothing else
+# Billing-only sessions let an Owner reach the billing pages when no seat is free for them
+# (otherwise a full organization could never be unblocked). Their audience differs from the
+# product's, so a product that checks "aud" never accepts one.
+BILLING_AUDIENCE = "seatgate-billing"
+OWNER_ROLES = frozenset({"owner", "primary_owner"})
 
 
 class InvalidToken(Exception):
@@ -100,9 +105,14 @@ def issue(
     *,
     name_id: str,
     session_index: str | None,
+    billing_only: bool = False,
     now: dt.datetime | None = None,
 ) -> IssuedToken:
-    """Open a server-side session for ``member`` and sign its token."""
+    """Open a server-side session for ``member`` and sign its token.
+
+    ``billing_only`` issues a token for seatgate's own billing pages and API only (an Owner
+    who holds no seat because none is free); the product behind the gateway refuses it.
+    """
     now = now or utcnow()
     expires = now + dt.timedelta(seconds=settings.sso.token_lifetime_seconds)
     session_id = uuid.uuid4().hex
@@ -121,7 +131,7 @@ def issue(
     key = current_key(session, settings.secret_key, now=now)
     claims = {
         "iss": settings.base_url,
-        "aud": settings.sso.token_audience,
+        "aud": BILLING_AUDIENCE if billing_only else settings.sso.token_audience,
         "sub": str(member.id),
         "email": member.email,
         "name": member.display_name,
@@ -140,9 +150,18 @@ def issue(
 
 
 def verify(
-    session: Session, settings: Settings, token: str, *, now: dt.datetime | None = None
+    session: Session,
+    settings: Settings,
+    token: str,
+    *,
+    allow_billing_only: bool = False,
+    now: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """What the gateway itself checks: signature, claims, and that the session still stands."""
+    """What the gateway itself checks: signature, claims, and that the session still stands.
+
+    A product session needs an active member holding a seat. Where ``allow_billing_only``
+    (seatgate's billing pages and API), a billing-only session of an active Owner also passes.
+    """
     now = now or utcnow()
     try:
         kid = jwt.get_unverified_header(token).get("kid")
@@ -157,7 +176,8 @@ def verify(
             token,
             jwt.PyJWK(match, algorithm=ALGORITHM),
             algorithms=[ALGORITHM],
-            audience=settings.sso.token_audience,
+            audience=[settings.sso.token_audience]
+            + ([BILLING_AUDIENCE] if allow_billing_only else []),
             issuer=settings.base_url,
             options={"require": ["exp", "iat", "sub", "sid", "aud", "iss"]},
         )
@@ -167,12 +187,12 @@ def verify(
     if record is None or record.revoked_at is not None or record.expires_at <= now:
         raise InvalidToken("session revoked or expired")
     member = session.get(Member, record.member_id)
-    if (
-        member is None
-        or not member.active
-        or member.seat is None
-        or str(member.id) != claims["sub"]
-    ):
+    if member is None or not member.active or str(member.id) != claims["sub"]:
+        raise InvalidToken("member deactivated, deleted or without a seat")
+    if claims["aud"] == BILLING_AUDIENCE:
+        if member.role not in OWNER_ROLES:
+            raise InvalidToken("billing-only session of a member who is no longer an owner")
+    elif member.seat is None:
         raise InvalidToken("member deactivated, deleted or without a seat")
     return claims
 

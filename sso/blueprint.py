@@ -51,6 +51,8 @@ from sso.redirects import safe_next
 
 log = logging.getLogger("seatgate.sso")
 
+BILLING_PAGE = "/settings/billing?no_free_seat=1"
+
 blueprint = Blueprint("sso", __name__, url_prefix="/sso", template_folder="templates")
 wellknown = Blueprint("sso_wellknown", __name__)
 
@@ -156,23 +158,36 @@ def acs(slug: str) -> ResponseReturnValue:
             )
     except IntegrityError as exc:
         raise ReplayedAssertion(f"assertion {identity.assertion_id!r} already used") from exc
-    with database.unit_of_work() as session:
-        organization = _organization(session, slug)
-        member = door.admit(
-            session,
-            organization,
-            identity,
-            jit_provisioning=jit,
-            actor=_actor(identity.email or identity.name_id),
-        )
-        issued = sessions.issue(
-            session,
-            settings,
-            organization,
-            member,
-            name_id=identity.name_id,
-            session_index=identity.session_index,
-        )
+    try:
+        with database.unit_of_work() as session:
+            organization = _organization(session, slug)
+            member = door.admit(
+                session,
+                organization,
+                identity,
+                jit_provisioning=jit,
+                actor=_actor(identity.email or identity.name_id),
+            )
+            issued = sessions.issue(
+                session,
+                settings,
+                organization,
+                member,
+                name_id=identity.name_id,
+                session_index=identity.session_index,
+            )
+    except SeatRefused:
+        # Recorded for the owners already (I8). An Owner without a seat still reaches billing,
+        # or nobody could ever add the seats that would let them in.
+        with database.unit_of_work() as session:
+            owner_session = door.billing_only_session(
+                session, settings, _organization(session, slug), identity
+            )
+        if owner_session is None:
+            raise
+        response = redirect(BILLING_PAGE, code=303)
+        set_session_cookie(response, settings, owner_session)
+        return response
     response = redirect(next_url, code=303)
     set_session_cookie(response, settings, issued)
     return response

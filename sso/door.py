@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from app import audit
+from app import audit, sessions
 from app.errors import InvalidInput
 from app.ledger import Actor, claim_seat
 from app.models import Member, Organization, Role
 from app.organizations import add_member, find_member, normalize_email
+from app.sessions import IssuedToken
+from app.settings import Settings
 from sso.errors import MemberDeactivated, MissingEmail, NotProvisioned
 from sso.saml import SamlIdentity
 
@@ -67,3 +69,23 @@ def admit(
         details={"idp": identity.issuer, "name_id": identity.name_id},
     )
     return member
+
+
+def billing_only_session(
+    session: Session, settings: Settings, organization: Organization, identity: SamlIdentity
+) -> IssuedToken | None:
+    """A billing-only session for an active Owner refused a seat; ``None`` for anyone else."""
+    if identity.email is None:
+        return None
+    member = find_member(session, organization, identity.email.strip().casefold())
+    if member is None or not member.active or member.role not in sessions.OWNER_ROLES:
+        return None
+    return sessions.issue(
+        session,
+        settings,
+        organization,
+        member,
+        name_id=identity.name_id,
+        session_index=identity.session_index,
+        billing_only=True,
+    )

@@ -90,7 +90,9 @@ def _session_claims(token: str) -> dict[str, Any]:
     """A gateway session token from SSO: signature, claims and the server-side session."""
     with database_of(current_app).unit_of_work(write=False) as session:
         try:
-            return sessions.verify(session, settings_of(current_app), token)
+            return sessions.verify(
+                session, settings_of(current_app), token, allow_billing_only=True
+            )
         except sessions.InvalidToken as exc:
             raise Unauthenticated("The session is invalid, expired or revoked.") from exc
 

@@ -99,6 +99,7 @@ def billing() -> str:
             can_purchase=viewer.is_primary_owner
             and contract.plan_type == PlanType.ANNUAL_INVOICED.value,
             waiting=seat_reports.waiting_list(session, viewer.organization),
+            seatless=viewer.member.seat is None,
             source_labels=SOURCE_LABELS,
             alerts=_recent_alerts(session, viewer),
         )

@@ -320,3 +320,35 @@ def test_oversized_attribute_values_do_not_break_the_door(door: Door, database: 
     assert signed_in is not None and signed_in.display_name == "B" * 255
     too_long = "x" * 400 + "@acme.example.com"
     assert door.sign_in(too_long).status_code == 400
+
+
+def test_an_owner_refused_a_seat_still_reaches_billing_but_not_the_product(
+    door: Door, database: Database
+) -> None:
+    """A full organization must stay fixable: its Primary Owner can still go and add seats."""
+    assert door.sign_in(ALICE).status_code == 303
+    assert door.sign_in(BOB).status_code == 303
+    response = door.sign_in("owner@acme.example.com")
+    assert response.status_code == 303
+    assert location_of(response).startswith("/settings/billing")
+    billing = door.client.get("/settings/billing", headers={"Accept": "text/html"})
+    assert billing.status_code == 200
+    assert "You hold no seat" in billing.get_data(as_text=True)
+    token = session_cookie(door)
+    assert jwt.decode(token, options={"verify_signature": False})["aud"] == "seatgate-billing"
+    product_view = door.client.get("/sso/session", headers={"Authorization": f"Bearer {token}"})
+    assert product_view.status_code == 401  # the product never accepts a billing-only token
+    with database.unit_of_work(write=False) as session:
+        refusals = session.scalar(
+            select(func.count()).select_from(SeatEvent).where(SeatEvent.kind == "refuse")
+        )
+    assert refusals == 1 and usage(database) == (2, 2)
+
+
+def test_a_user_refused_a_seat_gets_no_billing_session(door: Door) -> None:
+    add_users(door.database, "acme", [CAROL])
+    assert door.sign_in(ALICE).status_code == 303
+    assert door.sign_in(BOB).status_code == 303
+    refused = door.sign_in(CAROL)
+    assert refused.status_code == 403
+    assert "seatgate_session" not in refused.headers.get("Set-Cookie", "")
