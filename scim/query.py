@@ -24,6 +24,7 @@ from scim import attributes as attrs
 from scim.attributes import Attribute
 from scim.errors import InvalidFilter
 from scim.filters import And, AttrPath, Compare, Filter, Literal, Not, Or, Present, ValuePath
+from scim.paging import Paging
 
 Fold = Callable[[str], str]
 
@@ -300,44 +301,56 @@ class Search:
     filter: Filter | None
     sort_by: AttrPath | None
     descending: bool
-    start: int
-    count: int
+    paging: Paging
     attributes: list[str]
     excluded: list[str]
 
 
 def run_search(
     session: Session, organization_id: int, search: Search
-) -> tuple[int, list[DirectoryUser]]:
-    """``totalResults`` and one page, both computed in SQL.
+) -> tuple[int, list[DirectoryUser], int | None]:
+    """``totalResults``, one page and, for cursor paging, the key the next page starts after.
 
     The page is one statement (members and values joined in); the COUNT is skipped when the
-    first page holds every match, so a ``userName eq`` probe costs one indexed query.
+    first page holds every match, so a ``userName eq`` probe costs one indexed query. Cursor
+    pages are a keyset on ``member_id`` (immutable, increasing): one row more than the page
+    is read to know whether a next page exists.
     """
     condition = and_(
         DirectoryUser.organization_id == organization_id,
         where_clause(search.filter) if search.filter is not None else true(),
     )
-    if search.count == 0:
-        return _total(session, condition), []
+    paging = search.paging
+    if paging.count == 0:
+        return _total(session, condition), [], None
     order: list[ColumnElement[Any]] = []
     if search.sort_by is not None:
         key = sort_key(search.sort_by)
         order = [key.is_(None), key.desc() if search.descending else key.asc()]
+    statement = (
+        select(DirectoryUser)
+        .join(DirectoryUser.member)
+        .order_by(*order, DirectoryUser.member_id)
+        .options(contains_eager(DirectoryUser.member), joinedload(DirectoryUser.values))
+    )
+    if paging.after is not None:
+        rows = list(
+            session.scalars(
+                statement.where(condition, DirectoryUser.member_id > paging.after).limit(
+                    paging.count + 1
+                )
+            ).unique()
+        )
+        page, more = rows[: paging.count], len(rows) > paging.count
+        return _total(session, condition), page, page[-1].member_id if more else None
     page = list(
         session.scalars(
-            select(DirectoryUser)
-            .join(DirectoryUser.member)
-            .where(condition)
-            .order_by(*order, DirectoryUser.member_id)
-            .offset(search.start - 1)
-            .limit(search.count)
-            .options(contains_eager(DirectoryUser.member), joinedload(DirectoryUser.values))
+            statement.where(condition).offset(paging.start - 1).limit(paging.count)
         ).unique()
     )
-    if search.start == 1 and len(page) < search.count:
-        return len(page), page  # the whole result fits: no COUNT query (the match probes)
-    return _total(session, condition), page
+    if paging.start == 1 and len(page) < paging.count:
+        return len(page), page, None  # the whole result fits: no COUNT (the match probes)
+    return _total(session, condition), page, None
 
 
 def _total(session: Session, condition: ColumnElement[bool]) -> int:
