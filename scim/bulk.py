@@ -13,7 +13,6 @@ read; ``maxOperations`` is enforced here. Both answer 413.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -35,7 +34,7 @@ from scim.group_endpoints import create_group, delete_group, patch_group, replac
 
 BULK_ID_PREFIX = "bulkId:"
 
-Create = Callable[[Any], Response]
+Create = Callable[..., Response]
 Change = Callable[[str, Any, str | None], Response]
 Delete = Callable[[str, str | None], Response]
 _CREATE: dict[str, Create] = {"users": create_user, "groups": create_group}
@@ -173,7 +172,7 @@ def _run(operation: Any, created: dict[str, str]) -> dict[str, Any]:
         result["version"] = response.headers["ETag"]
     bulk_id = operation.get("bulkId")
     if response.status_code == 201 and isinstance(bulk_id, str):
-        created[bulk_id] = json.loads(response.get_data())["id"]
+        created[bulk_id] = response.headers["Location"].rsplit("/", 1)[1]
     return result
 
 
@@ -188,7 +187,7 @@ def _dispatch(operation: Mapping[str, Any], created: Mapping[str, str]) -> Respo
     if_match = version if isinstance(version, str) else None
     data = _resolve(operation.get("data"), created)
     if method == "POST" and len(parts) == 1 and kind in _CREATE:
-        return _CREATE[kind](data)
+        return _CREATE[kind](data, render=False)
     if len(parts) == 2 and parts[1]:
         if method == "DELETE" and kind in _DELETE:
             return _DELETE[kind](parts[1], if_match)

@@ -207,10 +207,14 @@ def parse_search(parameters: Mapping[str, Any]) -> Search:
 # Writes take their body and If-Match as arguments so that Bulk runs exactly the same code.
 
 
-def create_user(body: Any) -> Response:
+def create_user(body: Any, *, render: bool = True) -> Response:
+    """``render=False`` (Bulk) answers with the Location and ETag only, sparing the body."""
     profile = parse_user(body)
     with unit(write=True) as session:
         user = directory.provision(session, caller().organization_id, profile, actor=actor())
+        if not render:
+            location = f"{base_url()}/Users/{user.resource_id}"
+            return scim_response(None, 201, {"Location": location, "ETag": version_tag(user)})
         return _user_response(session, user, 201)
 
 

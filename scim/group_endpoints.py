@@ -83,10 +83,14 @@ def search_groups(session: Session, search: Search) -> tuple[int, list[dict[str,
     return total, resources, next_key
 
 
-def create_group(body: Any) -> Response:
+def create_group(body: Any, *, render: bool = True) -> Response:
+    """``render=False`` (Bulk) answers with the Location and ETag only, sparing the body."""
     change = parse_group(body)
     with unit(write=True) as session:
         group = groups.create_group(session, caller().organization_id, change, actor=actor())
+        if not render:
+            location = f"{base_url()}/Groups/{group.resource_id}"
+            return scim_response(None, 201, {"Location": location, "ETag": version_tag(group)})
         return _group_response(_load(session, group.resource_id), 201)
 
 
