@@ -58,7 +58,9 @@ def test_a_group_created_with_members_created_in_the_same_request(scim: Scim) ->
     assert [r["status"] for r in results] == ["201", "201", "201", "200"]
     assert [r.get("bulkId") for r in results] == ["team", "alice", "bob", None]
     group = scim.get(results[0]["location"].split("/scim/v2")[1]).get_json()
-    users = {scim.get(r["location"].split("/scim/v2")[1]).get_json()["userName"]: r for r in results[1:3]}
+    users = {
+        scim.get(r["location"].split("/scim/v2")[1]).get_json()["userName"]: r for r in results[1:3]
+    }
     assert [m["value"] for m in group["members"]] == [
         users[f"{n}@acme.example.com"]["location"].rsplit("/", 1)[1] for n in ("alice", "bob")
     ]
@@ -79,11 +81,14 @@ def test_failures_stay_alone_and_fail_on_errors_stops(scim: Scim) -> None:
     )["Operations"]
     assert [r["status"] for r in results] == ["409", "201", "404", "400", "409"]
     assert results[0]["response"]["scimType"] == "uniqueness"
-    stopped = bulk(scim, [create_op("taken"), create_op("fresh"), create_op("never")], failOnErrors=2)
+    stopped = bulk(
+        scim, [create_op("taken"), create_op("fresh"), create_op("never")], failOnErrors=2
+    )
     assert [r["status"] for r in stopped["Operations"]] == ["409", "409"]
-    assert scim.get("/Users", filter='userName eq "never@acme.example.com"').get_json()[
-        "totalResults"
-    ] == 0
+    assert (
+        scim.get("/Users", filter='userName eq "never@acme.example.com"').get_json()["totalResults"]
+        == 0
+    )
 
 
 def test_limits_answer_413(scim: Scim) -> None:

@@ -87,7 +87,9 @@ def test_create_read_replace_delete(scim: Scim, database: Database, org_id: int)
 def test_refusals(scim: Scim) -> None:
     [alice] = make_users(scim, "alice")
     make_group(scim, "Sales")
-    assert_error(scim.post("/Groups", {"schemas": [GROUP], "displayName": "SALES"}), 409, "uniqueness")
+    assert_error(
+        scim.post("/Groups", {"schemas": [GROUP], "displayName": "SALES"}), 409, "uniqueness"
+    )
     assert_error(scim.post("/Groups", {"schemas": [GROUP]}), 400, "invalidValue")
     assert_error(
         scim.post("/Groups", {"displayName": "X", "members": [{"value": "no-such-user"}]}),
@@ -112,14 +114,17 @@ def test_filters_projection_and_paging(scim: Scim) -> None:
 
     found = listing(scim, "filter=" + quote('displayName eq "engineering"'))
     assert [g["id"] for g in found["Resources"]] == [eng["id"]]
-    with_bob = listing(scim, "filter=" + quote(f'members[value eq "{bob}"]') + "&sortBy=displayName")
+    with_bob = listing(
+        scim, "filter=" + quote(f'members[value eq "{bob}"]') + "&sortBy=displayName"
+    )
     assert [g["id"] for g in with_bob["Resources"]] == [eng["id"], ops["id"]]
     only_alice = listing(scim, "filter=" + quote(f'members.value eq "{alice}"'))
     assert only_alice["totalResults"] == 1
     assert listing(scim, "filter=" + quote("members pr"))["totalResults"] == 2
-    assert listing(scim, "filter=" + quote('displayName sw "E" and not (members pr)'))[
-        "totalResults"
-    ] == 1
+    assert (
+        listing(scim, "filter=" + quote('displayName sw "E" and not (members pr)'))["totalResults"]
+        == 1
+    )
 
     # Entra ID's lookup: the group without its (possibly huge) member list.
     lookup = listing(
@@ -150,7 +155,12 @@ def test_filters_projection_and_paging(scim: Scim) -> None:
 def test_etags(scim: Scim) -> None:
     group = make_group(scim, "Support")
     version = group["meta"]["version"]
-    assert scim.request("GET", f"/Groups/{group['id']}", headers={"If-None-Match": version}).status_code == 304
+    assert (
+        scim.request(
+            "GET", f"/Groups/{group['id']}", headers={"If-None-Match": version}
+        ).status_code
+        == 304
+    )
     stale = {"If-Match": 'W/"999"'}
     body = {"schemas": [GROUP], "displayName": "Help"}
     assert_error(scim.request("PUT", f"/Groups/{group['id']}", body, headers=stale), 412)
@@ -166,7 +176,13 @@ def test_okta_group_push(scim: Scim, database: Database) -> None:
     gid = group["id"]
     added = scim.patch(
         f"/Groups/{gid}",
-        [{"op": "add", "path": "members", "value": [{"value": bob, "display": "bob"}, {"value": carol}]}],
+        [
+            {
+                "op": "add",
+                "path": "members",
+                "value": [{"value": bob, "display": "bob"}, {"value": carol}],
+            }
+        ],
     )
     assert added.status_code == 200 and member_ids(added.get_json()) == [alice, bob, carol]
     removed = scim.patch(
@@ -223,11 +239,20 @@ def test_entra_group_provisioning(scim: Scim, database: Database) -> None:
     assert renamed["displayName"] == "Entra Renamed"
     cleared = scim.patch(f"/Groups/{gid}", [{"op": "Remove", "path": "members"}]).get_json()
     assert "members" not in cleared
-    assert_error(scim.patch(f"/Groups/{gid}", [{"op": "Remove", "path": "displayName"}]), 400, "invalidValue")
-    assert_error(scim.patch(f"/Groups/{gid}", [{"op": "Add", "path": "owners", "value": "x"}]), 400, "invalidPath")
+    assert_error(
+        scim.patch(f"/Groups/{gid}", [{"op": "Remove", "path": "displayName"}]), 400, "invalidValue"
+    )
+    assert_error(
+        scim.patch(f"/Groups/{gid}", [{"op": "Add", "path": "owners", "value": "x"}]),
+        400,
+        "invalidPath",
+    )
     with database.unit_of_work(write=False) as session:
         assert session.scalar(select(func.count()).select_from(GroupMembership)) == 0
-        assert session.scalar(select(DirectoryGroup.version).where(DirectoryGroup.resource_id == gid)) == 5
+        assert (
+            session.scalar(select(DirectoryGroup.version).where(DirectoryGroup.resource_id == gid))
+            == 5
+        )
 
 
 def test_deleting_a_user_takes_it_out_of_its_groups(scim: Scim) -> None:
