@@ -3,7 +3,8 @@
 Every literal becomes a bound parameter; nothing from the request is pasted into SQL. Leaf
 comparisons are made two-valued (an absent attribute compares false, never NULL), so ``not``
 means what users expect. Multi-valued attributes become ``EXISTS`` over
-:class:`~app.models.DirectoryValue`, with every condition of a value path on the same item.
+:class:`~app.models.DirectoryValue`, with every condition of a value path on the same item;
+``groups`` becomes ``EXISTS`` over the user's group memberships.
 Case-insensitive attributes compare lower-cased; ``userName`` compares through its stored
 case-folded key, so ``userName eq`` is one lookup on the unique index.
 """
@@ -19,7 +20,7 @@ from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, sele
 from sqlalchemy.orm import Session, contains_eager, joinedload
 from sqlalchemy.sql.elements import KeyedColumnElement
 
-from app.models import DirectoryUser, DirectoryValue, Member
+from app.models import DirectoryGroup, DirectoryUser, DirectoryValue, GroupMembership, Member
 from scim import attributes as attrs
 from scim.attributes import Attribute
 from scim.errors import InvalidFilter
@@ -72,7 +73,7 @@ def sort_key(path: AttrPath) -> ColumnElement[Any]:
     resolved = _resolve(path)
     if isinstance(resolved, _Target):
         return resolved.expression
-    if isinstance(resolved, _Multi):
+    if isinstance(resolved, _Multi) and resolved.attribute.name != "groups":
         sub = resolved.sub or resolved.attribute.sub("value")
         if sub is None:
             raise InvalidFilter(f"Cannot sort by {path}.")
@@ -104,14 +105,22 @@ def _compile(tree: Filter, *, item_of: Attribute | None) -> ColumnElement[bool]:
             return false()
         if not isinstance(resolved, _Multi):
             raise InvalidFilter(f"{tree.path} is not multi-valued; it cannot take [...].")
-        return exists().where(
-            _values_of(resolved.attribute),
-            _compile(tree.filter, item_of=resolved.attribute),
-        )
+        inside = _compile(tree.filter, item_of=resolved.attribute)
+        if resolved.attribute.name == "groups":
+            return _in_a_group(inside)
+        return exists().where(_values_of(resolved.attribute), inside)
     if item_of is not None:
         inner = _sub_attribute(item_of, tree.path)
+        if item_of.name == "groups":
+            return _group_leaf(tree, inner)
         return _leaf(tree, _Target(_item_expression(inner), inner, _fold_of(inner)))
     resolved = _resolve(tree.path)
+    if isinstance(resolved, _Multi) and resolved.attribute.name == "groups":
+        if isinstance(tree, Present) and resolved.sub is None:
+            return _in_a_group(true())
+        sub = resolved.sub or resolved.attribute.sub("value")
+        assert sub is not None
+        return _in_a_group(_group_leaf(tree, sub))
     if isinstance(resolved, _Multi):
         if isinstance(tree, Present) and resolved.sub is None:
             return exists().where(_values_of(resolved.attribute))
@@ -216,6 +225,27 @@ def _constant(tree: Filter, resolved: _Constant) -> ColumnElement[bool]:
     return true() if same == (tree.op == "eq") else false()
 
 
+def _in_a_group(condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    """Some group the user is in satisfies ``condition`` (on ``directory_groups``)."""
+    return exists().where(
+        GroupMembership.member_id == DirectoryUser.member_id,
+        DirectoryGroup.id == GroupMembership.group_id,
+        condition,
+    )
+
+
+def _group_leaf(tree: Compare | Present, sub: Attribute) -> ColumnElement[bool]:
+    """``groups.value`` is the group's id, ``groups.display`` its name; ``type`` is direct."""
+    groups = DirectoryGroup.__table__.c
+    if sub.name == "value":
+        return _leaf(tree, _Target(groups.resource_id, sub))
+    if sub.name == "display":
+        return _leaf(tree, _Target(groups.display_name_key, sub, str.casefold))
+    if sub.name == "type":
+        return _constant(tree, _Constant(sub, "direct"))
+    raise InvalidFilter(f"Filtering on groups.{sub.name} is not supported.")
+
+
 def _values_of(attribute: Attribute) -> ColumnElement[bool]:
     return and_(
         DirectoryValue.member_id == DirectoryUser.member_id,
@@ -257,8 +287,6 @@ def _resolve(path: AttrPath) -> _Resolved:
         raise InvalidFilter(str(exc)) from exc
     attribute, sub, enterprise = ref.attribute, ref.sub, ref.enterprise
     if attribute.multi_valued:
-        if attribute.name == "groups":
-            return _Constant(attribute, None)
         return _Multi(attribute, sub)
     if attribute.sub_attributes and sub is None:
         document = DirectoryUser.enterprise if enterprise else DirectoryUser.profile

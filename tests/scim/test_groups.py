@@ -152,6 +152,22 @@ def test_filters_projection_and_paging(scim: Scim) -> None:
     assert [g["id"] for g in search["Resources"]] == [ops["id"]]
 
 
+def test_users_filter_on_their_groups(scim: Scim) -> None:
+    alice, bob, _ = make_users(scim, "alice", "bob", "carol")
+    eng = make_group(scim, "Engineering", [alice, bob])
+    make_group(scim, "Support", [bob])
+
+    def names(expression: str) -> list[str]:
+        found = scim.get("/Users", filter=expression, sortBy="userName").get_json()
+        return [u["userName"].split("@")[0] for u in found["Resources"]]
+
+    assert names(f'groups.value eq "{eng["id"]}"') == ["alice", "bob"]
+    assert names('groups[display eq "SUPPORT"]') == ["bob"]
+    assert names('groups[type eq "direct" and display sw "eng"]') == ["alice", "bob"]
+    assert names("not (groups pr)") == ["carol"]
+    assert_error(scim.get("/Users", filter='groups.$ref eq "x"'), 400, "invalidFilter")
+
+
 def test_etags(scim: Scim) -> None:
     group = make_group(scim, "Support")
     version = group["meta"]["version"]
