@@ -224,7 +224,6 @@ GROUP_ATTRIBUTES: tuple[Attribute, ...] = (
         sub_attributes=(
             Attribute("value", mutability="immutable", description="The id of a User."),
             Attribute("$ref", "reference", mutability="immutable", reference_types=("User",)),
-            Attribute("display", mutability="readOnly"),
             Attribute("type", mutability="immutable", canonical_values=("User",)),
         ),
     ),

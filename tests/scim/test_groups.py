@@ -3,6 +3,7 @@ shapes Okta and Entra ID send (their published SCIM guides' group requests, repl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -18,7 +19,7 @@ def make_users(scim: Scim, *names: str) -> list[str]:
     return [scim.post("/Users", user(f"{n}@acme.example.com")).get_json()["id"] for n in names]
 
 
-def make_group(scim: Scim, name: str, members: list[str] = (), **extra: Any) -> dict[str, Any]:  # type: ignore[assignment]
+def make_group(scim: Scim, name: str, members: Sequence[str] = (), **extra: Any) -> dict[str, Any]:
     body = {"schemas": [GROUP], "displayName": name, **extra}
     if members:
         body["members"] = [{"value": m} for m in members]
@@ -276,3 +277,13 @@ def test_deleting_a_user_takes_it_out_of_its_groups(scim: Scim) -> None:
     group = make_group(scim, "Team", [alice, bob])
     assert scim.delete(f"/Users/{alice}").status_code == 204
     assert member_ids(scim.get(f"/Groups/{group['id']}").get_json()) == [bob]
+
+
+def test_discovery_describes_groups(scim: Scim) -> None:
+    schema = scim.get(f"/Schemas/{GROUP}").get_json()
+    by_name = {a["name"]: a for a in schema["attributes"]}
+    assert set(by_name) == {"displayName", "members"}
+    assert by_name["displayName"]["required"] and by_name["displayName"]["uniqueness"] == "server"
+    assert {s["name"] for s in by_name["members"]["subAttributes"]} == {"value", "$ref", "type"}
+    resource_type = scim.get("/ResourceTypes/Group").get_json()
+    assert (resource_type["endpoint"], resource_type["schema"]) == ("/Groups", GROUP)
