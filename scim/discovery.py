@@ -76,13 +76,3 @@ def resource_types(base: str) -> dict[str, dict[str, Any]]:
             "meta": {"resourceType": "ResourceType", "location": f"{base}/ResourceTypes/Group"},
         },
     }
-
-
-def list_response(resources: list[dict[str, Any]], total: int, start: int) -> dict[str, Any]:
-    return {
-        "schemas": [attrs.LIST_RESPONSE],
-        "totalResults": total,
-        "itemsPerPage": len(resources),
-        "startIndex": start,
-        "Resources": resources,
-    }

@@ -1,7 +1,10 @@
 """SCIM endpoints: discovery and ``/Users``. Parse, call :mod:`app.directory`, render.
 
-Each request is one unit of work. A seat refusal propagates out of the unit (which has
-recorded it, I8) to the blueprint's error handler, which renders the SCIM 403.
+The helpers here (units of work, projection arguments, ETags, search parsing) serve
+``/Groups`` too, and each write takes its body and ``If-Match`` as arguments so that Bulk
+runs exactly the code a single request runs. Each request is one unit of work. A seat
+refusal propagates out of the unit (which has recorded it, I8) to the blueprint's error
+handler, which renders the SCIM 403.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from scim.errors import (
     ResourceNotFound,
 )
 from scim.filters import parse_attr_path, parse_filter, storable
-from scim.paging import list_response, parse_paging
+from scim.paging import Paging, list_response, parse_paging
 from scim.patch import apply_patch
 from scim.query import Search, run_search
 from scim.resources import parse_user, project, render_user, version_tag
@@ -114,7 +117,7 @@ def _service_provider_config() -> Response:
 
 def _schemas() -> Response:
     documents = list(attrs.schema_documents(base_url()).values())
-    return scim_response(discovery.list_response(documents, len(documents), 1))
+    return scim_response(list_response(documents, len(documents), Paging(1, len(documents))))
 
 
 def _schema(schema_id: str) -> Response:
@@ -126,7 +129,7 @@ def _schema(schema_id: str) -> Response:
 
 def _resource_types() -> Response:
     documents = list(discovery.resource_types(base_url()).values())
-    return scim_response(discovery.list_response(documents, len(documents), 1))
+    return scim_response(list_response(documents, len(documents), Paging(1, len(documents))))
 
 
 def _resource_type(type_id: str) -> Response:
