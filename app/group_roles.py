@@ -30,6 +30,7 @@ from app.models import (
 MAPPABLE_ROLES = (Role.OWNER, Role.ADMIN)
 RANK = {Role.USER.value: 0, Role.ADMIN.value: 1, Role.OWNER.value: 2}
 MAX_GROUP_NAME_LENGTH = 255
+CHUNK = 500  # members per IN (...) list, far below every engine's parameter limit
 
 
 def group_name_key(name: str) -> str:
@@ -157,10 +158,29 @@ def sync_roles(
     actor: Actor,
     reason: str,
 ) -> None:
-    """Give each member the highest role of the mapped groups it is in, else ``user``."""
+    """Give each member the highest role of the mapped groups it is in, else ``user``.
+
+    The members are locked first and their memberships read after: two requests changing one
+    member's groups at once decide one after the other, the second seeing the first's change.
+    """
     wanted = sorted(set(member_ids))
-    if not wanted:
-        return
+    for start in range(0, len(wanted), CHUNK):
+        _sync_chunk(session, organization_id, wanted[start : start + CHUNK], actor, reason)
+    session.flush()
+
+
+def _sync_chunk(
+    session: Session, organization_id: int, wanted: list[int], actor: Actor, reason: str
+) -> None:
+    members = list(
+        session.scalars(
+            select(Member)
+            .where(Member.organization_id == organization_id, Member.id.in_(wanted))
+            .order_by(Member.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    )
     granted: dict[int, str] = {}
     for member_id, role in session.execute(
         select(GroupMembership.member_id, GroupRoleMapping.role)
@@ -177,9 +197,6 @@ def sync_roles(
     ):
         if RANK[role] > RANK[granted.get(member_id, Role.USER.value)]:
             granted[member_id] = role
-    members = session.scalars(
-        select(Member).where(Member.organization_id == organization_id, Member.id.in_(wanted))
-    )
     for member in members:
         role = granted.get(member.id, Role.USER.value)
         if member.role == Role.PRIMARY_OWNER.value or member.role == role:
@@ -194,4 +211,3 @@ def sync_roles(
         )
         member.role = role
         member.updated_at = utcnow()
-    session.flush()

@@ -21,7 +21,7 @@ from app.ledger import Actor
 from app.models import DirectoryGroup, DirectoryUser, GroupMembership, utcnow
 
 MAX_TEXT_LENGTH = 255
-CHUNK = 500  # ids per IN (...) list, far below every engine's parameter limit
+CHUNK = group_roles.CHUNK
 
 
 @dataclass(frozen=True)
