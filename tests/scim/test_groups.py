@@ -234,7 +234,7 @@ def test_entra_group_provisioning(scim: Scim, database: Database) -> None:
             {
                 "op": "Add",
                 "path": "members",
-                "value": [{"value": alice}, {"value": bob}, {"value": carol}],
+                "value": [{"$ref": None, "value": m} for m in (alice, bob, carol)],
             }
         ],
     )
