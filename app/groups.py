@@ -179,6 +179,35 @@ def delete_group(session: Session, group: DirectoryGroup, *, actor: Actor) -> No
         )
 
 
+def leave_all_groups(session: Session, user: DirectoryUser, *, actor: Actor) -> None:
+    """Take a user leaving the directory out of its groups: new group versions, and its role
+    falls back as for any membership removed from a mapped group."""
+    memberships = list(
+        session.scalars(select(GroupMembership).where(GroupMembership.member_id == user.member_id))
+    )
+    if not memberships:
+        return
+    now = utcnow()
+    mapped = False
+    for membership in memberships:
+        group = membership.group
+        group.version += 1
+        group.updated_at = now
+        mapped = mapped or group_roles.is_mapped(
+            session, group.organization_id, group.display_name_key
+        )
+        session.delete(membership)
+    session.flush()
+    if mapped:
+        group_roles.sync_roles(
+            session,
+            user.organization_id,
+            [user.member_id],
+            actor=actor,
+            reason="removed from the directory",
+        )
+
+
 def groups_of(session: Session, member_ids: Iterable[int]) -> dict[int, list[DirectoryGroup]]:
     """The groups of each directory user, by member id, in one query per chunk."""
     found: dict[int, list[DirectoryGroup]] = {}

@@ -17,7 +17,7 @@ from flask import Response, current_app, request
 from sqlalchemy.orm import Session
 
 from app import database_of, directory
-from app.groups import groups_of
+from app.groups import groups_of, leave_all_groups
 from app.models import DirectoryUser
 from scim import attributes as attrs
 from scim import discovery
@@ -249,6 +249,7 @@ def delete_user(resource_id: str, if_match: str | None) -> Response:
     with unit(write=True) as session:
         user = _load(session, resource_id)
         check_if_match(if_match, version_tag(user), "User")
+        leave_all_groups(session, user, actor=actor())
         directory.remove(session, user, actor=actor())
     return scim_response(None, 204)
 

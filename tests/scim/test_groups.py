@@ -276,7 +276,9 @@ def test_deleting_a_user_takes_it_out_of_its_groups(scim: Scim) -> None:
     alice, bob = make_users(scim, "alice", "bob")
     group = make_group(scim, "Team", [alice, bob])
     assert scim.delete(f"/Users/{alice}").status_code == 204
-    assert member_ids(scim.get(f"/Groups/{group['id']}").get_json()) == [bob]
+    after = scim.get(f"/Groups/{group['id']}").get_json()
+    assert member_ids(after) == [bob]
+    assert after["meta"]["version"] != group["meta"]["version"]
 
 
 def test_discovery_describes_groups(scim: Scim) -> None:

@@ -69,6 +69,9 @@ def test_mapped_groups_give_roles_at_once(
     assert roles(database)["bob"] == "owner"
     assert scim.delete(f"/Groups/{owners}").status_code == 204
     assert roles(database) == {"owner": "primary_owner", "alice": "user", "bob": "user"}
+    make_group(scim, "Seatgate Owners", [bob])
+    assert scim.delete(f"/Users/{bob}").status_code == 204  # leaving the directory
+    assert roles(database)["bob"] == "user"
 
     with database.unit_of_work(write=False) as session:
         changes = [
@@ -86,6 +89,8 @@ def test_mapped_groups_give_roles_at_once(
         ("alice@acme.example.com", "admin", "user"),
         ("alice@acme.example.com", "user", "admin"),
         ("alice@acme.example.com", "admin", "user"),
+        ("bob@acme.example.com", "owner", "user"),
+        ("bob@acme.example.com", "user", "owner"),
         ("bob@acme.example.com", "owner", "user"),
         ("bob@acme.example.com", "user", "owner"),
         ("bob@acme.example.com", "owner", "user"),
