@@ -17,20 +17,20 @@ from app.models import DirectoryGroup, DirectoryUser, GroupMembership
 from scim import attributes as attrs
 from scim.errors import InvalidFilter
 from scim.filters import And, AttrPath, Compare, Filter, Not, Or, Present, ValuePath
-from scim.query import Search, _leaf, _Target
+from scim.query import Search, Target, leaf
 
 _STRING = attrs.Attribute("string")
 _EXACT = attrs.Attribute("string", case_exact=True)
 _DATE = attrs.Attribute("date", "dateTime")
 _GROUPS = DirectoryGroup.__table__.c
-_COLUMNS: dict[str, _Target] = {
-    "id": _Target(_GROUPS.resource_id, _EXACT),
-    "externalid": _Target(_GROUPS.external_id, _EXACT),
-    "displayname": _Target(_GROUPS.display_name_key, _STRING, str.casefold),
-    "meta.created": _Target(_GROUPS.created_at, _DATE),
-    "meta.lastmodified": _Target(_GROUPS.updated_at, _DATE),
+_COLUMNS: dict[str, Target] = {
+    "id": Target(_GROUPS.resource_id, _EXACT),
+    "externalid": Target(_GROUPS.external_id, _EXACT),
+    "displayname": Target(_GROUPS.display_name_key, _STRING, str.casefold),
+    "meta.created": Target(_GROUPS.created_at, _DATE),
+    "meta.lastmodified": Target(_GROUPS.updated_at, _DATE),
 }
-_MEMBER_VALUE = _Target(DirectoryUser.__table__.c.resource_id, _EXACT)
+_MEMBER_VALUE = Target(DirectoryUser.__table__.c.resource_id, _EXACT)
 
 
 def _key(path: AttrPath) -> str:
@@ -62,11 +62,11 @@ def where_clause(tree: Filter) -> ColumnElement[bool]:
     if key == "members" and isinstance(tree, Present):
         return _members_where(true())
     if key in {"members", "members.value"}:
-        return _members_where(_leaf(tree, _MEMBER_VALUE))
+        return _members_where(leaf(tree, _MEMBER_VALUE))
     target = _COLUMNS.get(key)
     if target is None:
         raise InvalidFilter(f"Filtering Groups on {tree.path} is not supported.")
-    return _leaf(tree, target)
+    return leaf(tree, target)
 
 
 def _member_clause(tree: Filter) -> ColumnElement[bool]:
@@ -77,7 +77,7 @@ def _member_clause(tree: Filter) -> ColumnElement[bool]:
     if isinstance(tree, Not):
         return not_(_member_clause(tree.inner))
     if isinstance(tree, Compare | Present) and _key(tree.path) == "value":
-        return _leaf(tree, _MEMBER_VALUE)
+        return leaf(tree, _MEMBER_VALUE)
     raise InvalidFilter("Inside members[...] compare 'value' (the id of a User).")
 
 

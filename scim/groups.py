@@ -19,7 +19,7 @@ from app.models import DirectoryGroup
 from scim import attributes as attrs
 from scim.errors import InvalidPath, InvalidSyntax, InvalidValue, NoTarget
 from scim.filters import parse_patch_path
-from scim.patch import MAX_OPERATIONS, _matches
+from scim.patch import MAX_OPERATIONS, matches
 
 MEMBERS = attrs.find(attrs.GROUP_ATTRIBUTES, "members")
 READ_ONLY = frozenset({"id", "meta", "schemas"})
@@ -167,7 +167,7 @@ def _apply(state: GroupState, operation: Any) -> GroupState:
         kept = tuple(
             i
             for i in state.member_ids
-            if not _matches({"value": i, "type": "User"}, target.value_filter, MEMBERS)
+            if not matches({"value": i, "type": "User"}, target.value_filter, MEMBERS)
         )
         return replace(state, member_ids=kept)
     if op != "remove":

@@ -31,7 +31,7 @@ Fold = Callable[[str], str]
 
 
 @dataclass(frozen=True)
-class _Target:
+class Target:
     """Where an attribute lives in SQL, and how a literal is normalized to compare with it."""
 
     expression: ColumnElement[Any]
@@ -53,7 +53,7 @@ class _Constant:
     value: str | None
 
 
-_Resolved = _Target | _Multi | _Constant
+_Resolved = Target | _Multi | _Constant
 
 
 def _same(text: str) -> str:
@@ -71,7 +71,7 @@ def where_clause(tree: Filter) -> ColumnElement[bool]:
 
 def sort_key(path: AttrPath) -> ColumnElement[Any]:
     resolved = _resolve(path)
-    if isinstance(resolved, _Target):
+    if isinstance(resolved, Target):
         return resolved.expression
     if isinstance(resolved, _Multi) and resolved.attribute.name != "groups":
         sub = resolved.sub or resolved.attribute.sub("value")
@@ -113,7 +113,7 @@ def _compile(tree: Filter, *, item_of: Attribute | None) -> ColumnElement[bool]:
         inner = _sub_attribute(item_of, tree.path)
         if item_of.name == "groups":
             return _group_leaf(tree, inner)
-        return _leaf(tree, _Target(_item_expression(inner), inner, _fold_of(inner)))
+        return leaf(tree, Target(_item_expression(inner), inner, _fold_of(inner)))
     resolved = _resolve(tree.path)
     if isinstance(resolved, _Multi) and resolved.attribute.name == "groups":
         if isinstance(tree, Present) and resolved.sub is None:
@@ -127,14 +127,14 @@ def _compile(tree: Filter, *, item_of: Attribute | None) -> ColumnElement[bool]:
         sub = resolved.sub or resolved.attribute.sub("value")
         if sub is None:
             raise InvalidFilter(f"{tree.path} needs a sub-attribute.")
-        target = _Target(_item_expression(sub), sub, _fold_of(sub))
-        return exists().where(_values_of(resolved.attribute), _leaf(tree, target))
+        target = Target(_item_expression(sub), sub, _fold_of(sub))
+        return exists().where(_values_of(resolved.attribute), leaf(tree, target))
     if isinstance(resolved, _Constant):
         return _constant(tree, resolved)
-    return _leaf(tree, resolved)
+    return leaf(tree, resolved)
 
 
-def _leaf(tree: Compare | Present, target: _Target) -> ColumnElement[bool]:
+def leaf(tree: Compare | Present, target: Target) -> ColumnElement[bool]:
     expression = target.expression
     if target.fold is _lower:
         expression = func.lower(expression)
@@ -186,7 +186,7 @@ def _substring(op: str, expression: ColumnElement[Any], value: str) -> ColumnEle
     )
 
 
-def _coerce(tree: Compare, target: _Target) -> Any:
+def _coerce(tree: Compare, target: Target) -> Any:
     value: Literal = tree.value
     kind = target.attribute.type
     if value is None:
@@ -238,9 +238,9 @@ def _group_leaf(tree: Compare | Present, sub: Attribute) -> ColumnElement[bool]:
     """``groups.value`` is the group's id, ``groups.display`` its name; ``type`` is direct."""
     groups = DirectoryGroup.__table__.c
     if sub.name == "value":
-        return _leaf(tree, _Target(groups.resource_id, sub))
+        return leaf(tree, Target(groups.resource_id, sub))
     if sub.name == "display":
-        return _leaf(tree, _Target(groups.display_name_key, sub, str.casefold))
+        return leaf(tree, Target(groups.display_name_key, sub, str.casefold))
     if sub.name == "type":
         return _constant(tree, _Constant(sub, "direct"))
     raise InvalidFilter(f"Filtering on groups.{sub.name} is not supported.")
@@ -292,7 +292,7 @@ def _resolve(path: AttrPath) -> _Resolved:
         document = DirectoryUser.enterprise if enterprise else DirectoryUser.profile
         if attribute.name == "meta":
             return _Constant(attribute, "User")
-        return _Target(document[attribute.name].as_string(), attribute)
+        return Target(document[attribute.name].as_string(), attribute)
     return _target(attribute, sub, enterprise=enterprise)
 
 
@@ -312,14 +312,14 @@ def _target(attribute: Attribute, sub: Attribute | None, *, enterprise: bool) ->
     key = f"{attribute.name}.{sub.name}" if sub else attribute.name
     if not enterprise and key in _COLUMNS:
         column, fold = _COLUMNS[key]
-        return _Target(column, leaf, fold)
+        return Target(column, leaf, fold)
     if key == "meta.resourceType":
         return _Constant(leaf, "User")
     if attribute.name == "meta":
         raise InvalidFilter(f"Filtering on {key} is not supported.")
     document = DirectoryUser.enterprise if enterprise else DirectoryUser.profile
     element = document[(attribute.name, sub.name)] if sub else document[attribute.name]
-    return _Target(_json_value(element, leaf), leaf, _fold_of(leaf))
+    return Target(_json_value(element, leaf), leaf, _fold_of(leaf))
 
 
 @dataclass(frozen=True)
