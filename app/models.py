@@ -637,3 +637,68 @@ class DevSignInLink(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class DirectoryGroup(Base):
+    """A group an identity provider pushes over SCIM. Groups never hold seats.
+
+    ``display_name_key`` is the case-folded display name: unique in the organization, and
+    the key that role mappings (:class:`GroupRoleMapping`) match on.
+    """
+
+    __tablename__ = "directory_groups"
+    __table_args__ = (
+        UniqueConstraint(
+            "organization_id", "display_name_key", name="uq_directory_groups_org_display_name_key"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    resource_id: Mapped[str] = mapped_column(String(36), unique=True)
+    display_name: Mapped[str] = mapped_column(String(255))
+    display_name_key: Mapped[str] = mapped_column(String(255))
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    memberships: Mapped[list[GroupMembership]] = relationship(
+        back_populates="group", cascade="all, delete-orphan", order_by="GroupMembership.added_at"
+    )
+
+
+class GroupMembership(Base):
+    """A directory user in a group. Removing the user from the directory removes it too."""
+
+    __tablename__ = "directory_group_members"
+
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("directory_groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("directory_users.member_id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    added_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    group: Mapped[DirectoryGroup] = relationship(back_populates="memberships")
+    user: Mapped[DirectoryUser] = relationship()
+
+
+class GroupRoleMapping(Base):
+    """An owner's rule: members of the identity-provider group named so get ``role``."""
+
+    __tablename__ = "group_role_mappings"
+    __table_args__ = (
+        UniqueConstraint(
+            "organization_id", "group_name_key", name="uq_group_role_mappings_org_group_name_key"
+        ),
+        CheckConstraint("role IN ('owner', 'admin')", name="role"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    group_name: Mapped[str] = mapped_column(String(255))
+    group_name_key: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

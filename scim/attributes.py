@@ -13,6 +13,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+BULK_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
@@ -157,7 +160,7 @@ USER_ATTRIBUTES: tuple[Attribute, ...] = (
         "complex",
         multi_valued=True,
         mutability="readOnly",
-        description="Groups are not supported yet; always empty and ignored on input.",
+        description="The groups the user is a member of; change them through /Groups.",
         sub_attributes=(
             Attribute("value", mutability="readOnly"),
             Attribute(
@@ -202,6 +205,26 @@ COMMON_ATTRIBUTES: tuple[Attribute, ...] = (
             Attribute("lastModified", "dateTime", mutability="readOnly"),
             Attribute("location", "reference", case_exact=True, mutability="readOnly"),
             Attribute("version", case_exact=True, mutability="readOnly"),
+        ),
+    ),
+)
+
+GROUP_ATTRIBUTES: tuple[Attribute, ...] = (
+    Attribute(
+        "displayName",
+        required=True,
+        uniqueness="server",
+        description="The group's name, unique in the organization (case-insensitively).",
+    ),
+    Attribute(
+        "members",
+        "complex",
+        multi_valued=True,
+        description="The users in the group (groups cannot contain groups).",
+        sub_attributes=(
+            Attribute("value", mutability="immutable", description="The id of a User."),
+            Attribute("$ref", "reference", mutability="immutable", reference_types=("User",)),
+            Attribute("type", mutability="immutable", canonical_values=("User",)),
         ),
     ),
 )
@@ -279,4 +302,5 @@ def schema_documents(base: str) -> Mapping[str, dict[str, Any]]:
         ENTERPRISE_USER: schema_document(
             ENTERPRISE_USER, "EnterpriseUser", "Enterprise User", ENTERPRISE_ATTRIBUTES, base
         ),
+        CORE_GROUP: schema_document(CORE_GROUP, "Group", "Group", GROUP_ATTRIBUTES, base),
     }

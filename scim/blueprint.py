@@ -44,6 +44,8 @@ log = logging.getLogger("seatgate.scim")
 blueprint = Blueprint("scim", __name__, url_prefix="/scim/v2", cli_group=None)
 
 Handler = Callable[..., Response]
+# Endpoints a signed-in member reaches with a gateway session instead of a SCIM token.
+SESSION_ENDPOINTS = frozenset({f"{blueprint.name}.Me"})
 
 
 def base_url() -> str:
@@ -122,6 +124,8 @@ def route(rule: str, **handlers: Handler) -> None:
 @blueprint.before_request
 def _authenticate() -> None:
     """The bearer token decides the organization of the whole request (I7)."""
+    if request.endpoint in SESSION_ENDPOINTS:
+        return
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not presented.strip():
         raise Unauthorized("Send a SCIM token as 'Authorization: Bearer <token>'.")

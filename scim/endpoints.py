@@ -1,7 +1,10 @@
 """SCIM endpoints: discovery and ``/Users``. Parse, call :mod:`app.directory`, render.
 
-Each request is one unit of work. A seat refusal propagates out of the unit (which has
-recorded it, I8) to the blueprint's error handler, which renders the SCIM 403.
+The helpers here (units of work, projection arguments, ETags, search parsing) serve
+``/Groups`` too, and each write takes its body and ``If-Match`` as arguments so that Bulk
+runs exactly the code a single request runs. Each request is one unit of work. A seat
+refusal propagates out of the unit (which has recorded it, I8) to the blueprint's error
+handler, which renders the SCIM 403.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from flask import Response, current_app, request
 from sqlalchemy.orm import Session
 
 from app import database_of, directory
+from app.groups import groups_of, leave_all_groups
 from app.models import DirectoryUser
 from scim import attributes as attrs
 from scim import discovery
@@ -26,26 +30,28 @@ from scim.errors import (
     ResourceNotFound,
 )
 from scim.filters import parse_attr_path, parse_filter, storable
+from scim.paging import Paging, list_response, parse_paging
 from scim.patch import apply_patch
 from scim.query import Search, run_search
 from scim.resources import parse_user, project, render_user, version_tag
 
-# Far beyond any organization's size, and within every engine's OFFSET range.
-MAX_START_INDEX = 1_000_000_000
 RESOURCE_ID_LENGTH = 36  # a UUID
+MAX_BULK_OPERATIONS = 1000
 
 
 @contextmanager
-def _unit(*, write: bool) -> Iterator[Session]:
+def unit(*, write: bool) -> Iterator[Session]:
     with database_of(current_app).unit_of_work(write=write) as session:
         yield session
 
 
-def _projection_args() -> tuple[list[str], list[str]]:
-    return _split(request.args.get("attributes")), _split(request.args.get("excludedAttributes"))
+def projection_args() -> tuple[list[str], list[str]]:
+    return split_names(request.args.get("attributes")), split_names(
+        request.args.get("excludedAttributes")
+    )
 
 
-def _split(value: Any) -> list[str]:
+def split_names(value: Any) -> list[str]:
     if value is None:
         return []
     if isinstance(value, list):
@@ -55,12 +61,13 @@ def _split(value: Any) -> list[str]:
     raise InvalidValue("attributes and excludedAttributes take a list of attribute names.")
 
 
-def _user_response(user: DirectoryUser, status: int = 200) -> Response:
-    document = render_user(user, base_url())
+def _user_response(session: Session, user: DirectoryUser, status: int = 200) -> Response:
+    groups = groups_of(session, [user.member_id]).get(user.member_id, [])
+    document = render_user(user, base_url(), groups)
     headers = {"ETag": version_tag(user)}
     if status == 201:
         headers["Location"] = document["meta"]["location"]
-    return scim_response(project(document, *_projection_args()), status, headers)
+    return scim_response(project(document, *projection_args()), status, headers)
 
 
 def _load(session: Session, resource_id: str) -> DirectoryUser:
@@ -72,32 +79,45 @@ def _load(session: Session, resource_id: str) -> DirectoryUser:
     return user
 
 
-def _tags(header: str) -> set[str]:
+def etags(header: str) -> set[str]:
     return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
 
 
-def _check_if_match(user: DirectoryUser) -> None:
+def check_if_match(if_match: str | None, current: str, kind: str) -> None:
     """``If-Match`` with another version means the client edits a stale copy: 412."""
-    header = request.headers.get("If-Match")
-    if header is None:
+    if if_match is None:
         return
-    tags = _tags(header)
-    if "*" not in tags and version_tag(user).removeprefix("W/") not in tags:
+    tags = etags(if_match)
+    if "*" not in tags and current.removeprefix("W/") not in tags:
         raise PreconditionFailed(
-            f"The User changed since you read it: it is now version {version_tag(user)}."
+            f"The {kind} changed since you read it: it is now version {current}."
         )
+
+
+def not_modified(current: str) -> Response | None:
+    """The 304 for a ``GET`` whose ``If-None-Match`` names the current version."""
+    header = request.headers.get("If-None-Match")
+    if header and current.removeprefix("W/") in etags(header):
+        return scim_response(None, 304, {"ETag": current})
+    return None
 
 
 # --- discovery -------------------------------------------------------------------------
 
 
 def _service_provider_config() -> Response:
-    return scim_response(discovery.service_provider_config(base_url()))
+    return scim_response(
+        discovery.service_provider_config(
+            base_url(),
+            bulk_max_operations=MAX_BULK_OPERATIONS,
+            bulk_max_payload=int(current_app.config["MAX_CONTENT_LENGTH"]),
+        )
+    )
 
 
 def _schemas() -> Response:
     documents = list(attrs.schema_documents(base_url()).values())
-    return scim_response(discovery.list_response(documents, len(documents), 1))
+    return scim_response(list_response(documents, len(documents), Paging(1, len(documents))))
 
 
 def _schema(schema_id: str) -> Response:
@@ -109,7 +129,7 @@ def _schema(schema_id: str) -> Response:
 
 def _resource_types() -> Response:
     documents = list(discovery.resource_types(base_url()).values())
-    return scim_response(discovery.list_response(documents, len(documents), 1))
+    return scim_response(list_response(documents, len(documents), Paging(1, len(documents))))
 
 
 def _resource_type(type_id: str) -> Response:
@@ -126,28 +146,45 @@ def _list_users() -> Response:
     return _search(request.args)
 
 
-def _search_users() -> Response:
+def search_request() -> Mapping[str, Any]:
+    """The body of a ``POST .search``: a SearchRequest message."""
     body = json_body()
     if not isinstance(body, Mapping):
         raise InvalidSyntax("A search body must be a JSON object.")
     schemas = body.get("schemas")
     if not isinstance(schemas, list) or attrs.SEARCH_REQUEST not in schemas:
         raise InvalidSyntax(f"A search body must list the schema {attrs.SEARCH_REQUEST}.")
-    return _search(body)
+    return body
+
+
+def _search_users() -> Response:
+    return _search(search_request())
 
 
 def _search(parameters: Mapping[str, Any]) -> Response:
-    search = _parse_search(parameters)
-    with _unit(write=False) as session:
-        total, users = run_search(session, caller().organization_id, search)
-        base = base_url()
-        resources = [
-            project(render_user(user, base), search.attributes, search.excluded) for user in users
-        ]
-    return scim_response(discovery.list_response(resources, total, search.start))
+    search = parse_search(parameters)
+    with unit(write=False) as session:
+        total, resources, next_key = search_users(session, search)
+    return scim_response(list_response(resources, total, search.paging, next_key))
 
 
-def _parse_search(parameters: Mapping[str, Any]) -> Search:
+def search_users(session: Session, search: Search) -> tuple[int, list[dict[str, Any]], int | None]:
+    """``totalResults``, the page's rendered Users and the next cursor key of a search."""
+    total, users, next_key = run_search(session, caller().organization_id, search)
+    memberships = groups_of(session, (user.member_id for user in users))
+    base = base_url()
+    resources = [
+        project(
+            render_user(user, base, memberships.get(user.member_id, [])),
+            search.attributes,
+            search.excluded,
+        )
+        for user in users
+    ]
+    return total, resources, next_key
+
+
+def parse_search(parameters: Mapping[str, Any]) -> Search:
     text = parameters.get("filter")
     if text is not None and not isinstance(text, str):
         raise InvalidFilter("The filter must be a string.")
@@ -157,72 +194,68 @@ def _parse_search(parameters: Mapping[str, Any]) -> Search:
     order = str(parameters.get("sortOrder") or "ascending").lower()
     if order not in {"ascending", "descending"}:
         raise InvalidValue("sortOrder must be 'ascending' or 'descending'.")
-    start = min(max(_integer(parameters, "startIndex", 1), 1), MAX_START_INDEX)
-    count = min(max(_integer(parameters, "count", discovery.MAX_RESULTS), 0), discovery.MAX_RESULTS)
+    paging = parse_paging(parameters)
+    if paging.after is not None and sort_by:
+        raise InvalidValue("Cursor pages follow creation order; sortBy needs index paging.")
     return Search(
         filter=parse_filter(text) if text and text.strip() else None,
         sort_by=parse_attr_path(sort_by, InvalidValue) if sort_by else None,
         descending=order == "descending",
-        start=start,
-        count=count,
-        attributes=_split(parameters.get("attributes")),
-        excluded=_split(parameters.get("excludedAttributes")),
+        paging=paging,
+        attributes=split_names(parameters.get("attributes")),
+        excluded=split_names(parameters.get("excludedAttributes")),
     )
 
 
-def _integer(parameters: Mapping[str, Any], name: str, default: int) -> int:
-    value = parameters.get(name)
-    if value is None or value == "":
-        return default
-    if isinstance(value, bool):
-        raise InvalidValue(f"{name} must be an integer.")
-    try:
-        return int(value)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise InvalidValue(f"{name} must be an integer, got {value!r}.") from exc
+# Writes take their body and If-Match as arguments so that Bulk runs exactly the same code.
 
 
-def _create_user() -> Response:
-    profile = parse_user(json_body())
-    with _unit(write=True) as session:
+def create_user(body: Any, *, render: bool = True) -> Response:
+    """``render=False`` (Bulk) answers with the Location and ETag only, sparing the body."""
+    profile = parse_user(body)
+    with unit(write=True) as session:
         user = directory.provision(session, caller().organization_id, profile, actor=actor())
-        return _user_response(user, 201)
+        if not render:
+            location = f"{base_url()}/Users/{user.resource_id}"
+            return scim_response(None, 201, {"Location": location, "ETag": version_tag(user)})
+        return _user_response(session, user, 201)
 
 
 def _get_user(resource_id: str) -> Response:
-    with _unit(write=False) as session:
+    with unit(write=False) as session:
         user = _load(session, resource_id)
-        header = request.headers.get("If-None-Match")
-        if header and version_tag(user).removeprefix("W/") in _tags(header):
-            return scim_response(None, 304, {"ETag": version_tag(user)})
-        return _user_response(user)
+        return not_modified(version_tag(user)) or _user_response(session, user)
 
 
-def _replace_user(resource_id: str) -> Response:
-    profile = parse_user(json_body())
-    with _unit(write=True) as session:
+def replace_user(resource_id: str, body: Any, if_match: str | None) -> Response:
+    profile = parse_user(body)
+    with unit(write=True) as session:
         user = _load(session, resource_id)
-        _check_if_match(user)
+        check_if_match(if_match, version_tag(user), "User")
         directory.update(session, user, profile, actor=actor())
-        return _user_response(user)
+        return _user_response(session, user)
 
 
-def _patch_user(resource_id: str) -> Response:
-    body = json_body()
-    with _unit(write=True) as session:
+def patch_user(resource_id: str, body: Any, if_match: str | None) -> Response:
+    with unit(write=True) as session:
         user = _load(session, resource_id)
-        _check_if_match(user)
+        check_if_match(if_match, version_tag(user), "User")
         patched = apply_patch(render_user(user, base_url()), body)
         directory.update(session, user, parse_user(patched), actor=actor())
-        return _user_response(user)
+        return _user_response(session, user)
 
 
-def _delete_user(resource_id: str) -> Response:
-    with _unit(write=True) as session:
+def delete_user(resource_id: str, if_match: str | None) -> Response:
+    with unit(write=True) as session:
         user = _load(session, resource_id)
-        _check_if_match(user)
+        check_if_match(if_match, version_tag(user), "User")
+        leave_all_groups(session, user, actor=actor())
         directory.remove(session, user, actor=actor())
     return scim_response(None, 204)
+
+
+def if_match() -> str | None:
+    return request.headers.get("If-Match")
 
 
 route("/ServiceProviderConfig", GET=_service_provider_config)
@@ -230,10 +263,12 @@ route("/Schemas", GET=_schemas)
 route("/Schemas/<schema_id>", GET=_schema)
 route("/ResourceTypes", GET=_resource_types)
 route("/ResourceTypes/<type_id>", GET=_resource_type)
-route("/Users", GET=_list_users, POST=_create_user)
+route("/Users", GET=_list_users, POST=lambda: create_user(json_body()))
 route("/Users/.search", POST=_search_users)
-# A search at the root covers every resource type (RFC 7644 section 3.4.3); Users is the only one.
-route("/.search", POST=_search_users)
 route(
-    "/Users/<resource_id>", GET=_get_user, PUT=_replace_user, PATCH=_patch_user, DELETE=_delete_user
+    "/Users/<resource_id>",
+    GET=_get_user,
+    PUT=lambda resource_id: replace_user(resource_id, json_body(), if_match()),
+    PATCH=lambda resource_id: patch_user(resource_id, json_body(), if_match()),
+    DELETE=lambda resource_id: delete_user(resource_id, if_match()),
 )

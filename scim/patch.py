@@ -124,7 +124,7 @@ def _apply_filtered(
     matched = [
         i
         for i, item in enumerate(items)
-        if isinstance(item, dict) and _matches(item, target.value_filter, slot.attribute)
+        if isinstance(item, dict) and matches(item, target.value_filter, slot.attribute)
     ]
     if op == "remove":
         if sub is None:
@@ -207,14 +207,14 @@ def _equalities(tree: Filter) -> dict[str, Any] | None:
     return None
 
 
-def _matches(item: dict[str, Any], tree: Filter, parent: Attribute) -> bool:
+def matches(item: dict[str, Any], tree: Filter, parent: Attribute) -> bool:
     """Evaluate a value filter on one item of one user (already in memory)."""
     if isinstance(tree, And):
-        return _matches(item, tree.left, parent) and _matches(item, tree.right, parent)
+        return matches(item, tree.left, parent) and matches(item, tree.right, parent)
     if isinstance(tree, Or):
-        return _matches(item, tree.left, parent) or _matches(item, tree.right, parent)
+        return matches(item, tree.left, parent) or matches(item, tree.right, parent)
     if isinstance(tree, Not):
-        return not _matches(item, tree.inner, parent)
+        return not matches(item, tree.inner, parent)
     if not isinstance(tree, Compare | Present):
         raise InvalidPath("A value filter cannot contain another value filter.")
     if tree.path.urn is not None or tree.path.sub is not None:

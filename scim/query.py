@@ -3,7 +3,8 @@
 Every literal becomes a bound parameter; nothing from the request is pasted into SQL. Leaf
 comparisons are made two-valued (an absent attribute compares false, never NULL), so ``not``
 means what users expect. Multi-valued attributes become ``EXISTS`` over
-:class:`~app.models.DirectoryValue`, with every condition of a value path on the same item.
+:class:`~app.models.DirectoryValue`, with every condition of a value path on the same item;
+``groups`` becomes ``EXISTS`` over the user's group memberships.
 Case-insensitive attributes compare lower-cased; ``userName`` compares through its stored
 case-folded key, so ``userName eq`` is one lookup on the unique index.
 """
@@ -19,17 +20,18 @@ from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, sele
 from sqlalchemy.orm import Session, contains_eager, joinedload
 from sqlalchemy.sql.elements import KeyedColumnElement
 
-from app.models import DirectoryUser, DirectoryValue, Member
+from app.models import DirectoryGroup, DirectoryUser, DirectoryValue, GroupMembership, Member
 from scim import attributes as attrs
 from scim.attributes import Attribute
 from scim.errors import InvalidFilter
 from scim.filters import And, AttrPath, Compare, Filter, Literal, Not, Or, Present, ValuePath
+from scim.paging import Paging
 
 Fold = Callable[[str], str]
 
 
 @dataclass(frozen=True)
-class _Target:
+class Target:
     """Where an attribute lives in SQL, and how a literal is normalized to compare with it."""
 
     expression: ColumnElement[Any]
@@ -51,7 +53,7 @@ class _Constant:
     value: str | None
 
 
-_Resolved = _Target | _Multi | _Constant
+_Resolved = Target | _Multi | _Constant
 
 
 def _same(text: str) -> str:
@@ -69,9 +71,9 @@ def where_clause(tree: Filter) -> ColumnElement[bool]:
 
 def sort_key(path: AttrPath) -> ColumnElement[Any]:
     resolved = _resolve(path)
-    if isinstance(resolved, _Target):
+    if isinstance(resolved, Target):
         return resolved.expression
-    if isinstance(resolved, _Multi):
+    if isinstance(resolved, _Multi) and resolved.attribute.name != "groups":
         sub = resolved.sub or resolved.attribute.sub("value")
         if sub is None:
             raise InvalidFilter(f"Cannot sort by {path}.")
@@ -103,28 +105,36 @@ def _compile(tree: Filter, *, item_of: Attribute | None) -> ColumnElement[bool]:
             return false()
         if not isinstance(resolved, _Multi):
             raise InvalidFilter(f"{tree.path} is not multi-valued; it cannot take [...].")
-        return exists().where(
-            _values_of(resolved.attribute),
-            _compile(tree.filter, item_of=resolved.attribute),
-        )
+        inside = _compile(tree.filter, item_of=resolved.attribute)
+        if resolved.attribute.name == "groups":
+            return _in_a_group(inside)
+        return exists().where(_values_of(resolved.attribute), inside)
     if item_of is not None:
         inner = _sub_attribute(item_of, tree.path)
-        return _leaf(tree, _Target(_item_expression(inner), inner, _fold_of(inner)))
+        if item_of.name == "groups":
+            return _group_leaf(tree, inner)
+        return leaf(tree, Target(_item_expression(inner), inner, _fold_of(inner)))
     resolved = _resolve(tree.path)
+    if isinstance(resolved, _Multi) and resolved.attribute.name == "groups":
+        if isinstance(tree, Present) and resolved.sub is None:
+            return _in_a_group(true())
+        sub = resolved.sub or resolved.attribute.sub("value")
+        assert sub is not None
+        return _in_a_group(_group_leaf(tree, sub))
     if isinstance(resolved, _Multi):
         if isinstance(tree, Present) and resolved.sub is None:
             return exists().where(_values_of(resolved.attribute))
         sub = resolved.sub or resolved.attribute.sub("value")
         if sub is None:
             raise InvalidFilter(f"{tree.path} needs a sub-attribute.")
-        target = _Target(_item_expression(sub), sub, _fold_of(sub))
-        return exists().where(_values_of(resolved.attribute), _leaf(tree, target))
+        target = Target(_item_expression(sub), sub, _fold_of(sub))
+        return exists().where(_values_of(resolved.attribute), leaf(tree, target))
     if isinstance(resolved, _Constant):
         return _constant(tree, resolved)
-    return _leaf(tree, resolved)
+    return leaf(tree, resolved)
 
 
-def _leaf(tree: Compare | Present, target: _Target) -> ColumnElement[bool]:
+def leaf(tree: Compare | Present, target: Target) -> ColumnElement[bool]:
     expression = target.expression
     if target.fold is _lower:
         expression = func.lower(expression)
@@ -176,7 +186,7 @@ def _substring(op: str, expression: ColumnElement[Any], value: str) -> ColumnEle
     )
 
 
-def _coerce(tree: Compare, target: _Target) -> Any:
+def _coerce(tree: Compare, target: Target) -> Any:
     value: Literal = tree.value
     kind = target.attribute.type
     if value is None:
@@ -213,6 +223,27 @@ def _constant(tree: Filter, resolved: _Constant) -> ColumnElement[bool]:
         raise InvalidFilter(f"{tree.path} is a string; compare it with a quoted string.")
     same = tree.value == resolved.value
     return true() if same == (tree.op == "eq") else false()
+
+
+def _in_a_group(condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    """Some group the user is in satisfies ``condition`` (on ``directory_groups``)."""
+    return exists().where(
+        GroupMembership.member_id == DirectoryUser.member_id,
+        DirectoryGroup.id == GroupMembership.group_id,
+        condition,
+    )
+
+
+def _group_leaf(tree: Compare | Present, sub: Attribute) -> ColumnElement[bool]:
+    """``groups.value`` is the group's id, ``groups.display`` its name; ``type`` is direct."""
+    groups = DirectoryGroup.__table__.c
+    if sub.name == "value":
+        return leaf(tree, Target(groups.resource_id, sub))
+    if sub.name == "display":
+        return leaf(tree, Target(groups.display_name_key, sub, str.casefold))
+    if sub.name == "type":
+        return _constant(tree, _Constant(sub, "direct"))
+    raise InvalidFilter(f"Filtering on groups.{sub.name} is not supported.")
 
 
 def _values_of(attribute: Attribute) -> ColumnElement[bool]:
@@ -256,14 +287,12 @@ def _resolve(path: AttrPath) -> _Resolved:
         raise InvalidFilter(str(exc)) from exc
     attribute, sub, enterprise = ref.attribute, ref.sub, ref.enterprise
     if attribute.multi_valued:
-        if attribute.name == "groups":
-            return _Constant(attribute, None)
         return _Multi(attribute, sub)
     if attribute.sub_attributes and sub is None:
         document = DirectoryUser.enterprise if enterprise else DirectoryUser.profile
         if attribute.name == "meta":
             return _Constant(attribute, "User")
-        return _Target(document[attribute.name].as_string(), attribute)
+        return Target(document[attribute.name].as_string(), attribute)
     return _target(attribute, sub, enterprise=enterprise)
 
 
@@ -283,14 +312,14 @@ def _target(attribute: Attribute, sub: Attribute | None, *, enterprise: bool) ->
     key = f"{attribute.name}.{sub.name}" if sub else attribute.name
     if not enterprise and key in _COLUMNS:
         column, fold = _COLUMNS[key]
-        return _Target(column, leaf, fold)
+        return Target(column, leaf, fold)
     if key == "meta.resourceType":
         return _Constant(leaf, "User")
     if attribute.name == "meta":
         raise InvalidFilter(f"Filtering on {key} is not supported.")
     document = DirectoryUser.enterprise if enterprise else DirectoryUser.profile
     element = document[(attribute.name, sub.name)] if sub else document[attribute.name]
-    return _Target(_json_value(element, leaf), leaf, _fold_of(leaf))
+    return Target(_json_value(element, leaf), leaf, _fold_of(leaf))
 
 
 @dataclass(frozen=True)
@@ -300,44 +329,56 @@ class Search:
     filter: Filter | None
     sort_by: AttrPath | None
     descending: bool
-    start: int
-    count: int
+    paging: Paging
     attributes: list[str]
     excluded: list[str]
 
 
 def run_search(
     session: Session, organization_id: int, search: Search
-) -> tuple[int, list[DirectoryUser]]:
-    """``totalResults`` and one page, both computed in SQL.
+) -> tuple[int, list[DirectoryUser], int | None]:
+    """``totalResults``, one page and, for cursor paging, the key the next page starts after.
 
     The page is one statement (members and values joined in); the COUNT is skipped when the
-    first page holds every match, so a ``userName eq`` probe costs one indexed query.
+    first page holds every match, so a ``userName eq`` probe costs one indexed query. Cursor
+    pages are a keyset on ``member_id`` (immutable, increasing): one row more than the page
+    is read to know whether a next page exists.
     """
     condition = and_(
         DirectoryUser.organization_id == organization_id,
         where_clause(search.filter) if search.filter is not None else true(),
     )
-    if search.count == 0:
-        return _total(session, condition), []
+    paging = search.paging
+    if paging.count == 0:
+        return _total(session, condition), [], None
     order: list[ColumnElement[Any]] = []
     if search.sort_by is not None:
         key = sort_key(search.sort_by)
         order = [key.is_(None), key.desc() if search.descending else key.asc()]
+    statement = (
+        select(DirectoryUser)
+        .join(DirectoryUser.member)
+        .order_by(*order, DirectoryUser.member_id)
+        .options(contains_eager(DirectoryUser.member), joinedload(DirectoryUser.values))
+    )
+    if paging.after is not None:
+        rows = list(
+            session.scalars(
+                statement.where(condition, DirectoryUser.member_id > paging.after).limit(
+                    paging.count + 1
+                )
+            ).unique()
+        )
+        page, more = rows[: paging.count], len(rows) > paging.count
+        return _total(session, condition), page, page[-1].member_id if more else None
     page = list(
         session.scalars(
-            select(DirectoryUser)
-            .join(DirectoryUser.member)
-            .where(condition)
-            .order_by(*order, DirectoryUser.member_id)
-            .offset(search.start - 1)
-            .limit(search.count)
-            .options(contains_eager(DirectoryUser.member), joinedload(DirectoryUser.values))
+            statement.where(condition).offset(paging.start - 1).limit(paging.count)
         ).unique()
     )
-    if search.start == 1 and len(page) < search.count:
-        return len(page), page  # the whole result fits: no COUNT query (the match probes)
-    return _total(session, condition), page
+    if paging.start == 1 and len(page) < paging.count:
+        return len(page), page, None  # the whole result fits: no COUNT (the match probes)
+    return _total(session, condition), page, None
 
 
 def _total(session: Session, condition: ColumnElement[bool]) -> int:

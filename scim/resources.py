@@ -11,13 +11,13 @@ generated from :mod:`scim.attributes` checks types, including booleans sent as `
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
 
 from app.directory import Profile
-from app.models import DirectoryUser
+from app.models import DirectoryGroup, DirectoryUser
 from scim import attributes as attrs
 from scim.attributes import Attribute, AttributeRef
 from scim.errors import InvalidSyntax, InvalidValue, ScimError
@@ -305,8 +305,10 @@ def version_tag(user: DirectoryUser) -> str:
     return f'W/"{user.version}"'
 
 
-def render_user(user: DirectoryUser, base: str) -> dict[str, Any]:
-    """The full User resource, as stored."""
+def render_user(
+    user: DirectoryUser, base: str, groups: Sequence[DirectoryGroup] = ()
+) -> dict[str, Any]:
+    """The full User resource, as stored; ``groups`` are the groups the user is in."""
     member = user.member
     document: dict[str, Any] = {
         "schemas": [attrs.CORE_USER],
@@ -322,6 +324,16 @@ def render_user(user: DirectoryUser, base: str) -> dict[str, Any]:
         document["active"] = member.active
     for value in user.values:
         document.setdefault(value.attribute, []).append(value.item)
+    if groups:
+        document["groups"] = [
+            {
+                "value": group.resource_id,
+                "$ref": f"{base}/Groups/{group.resource_id}",
+                "display": group.display_name,
+                "type": "direct",
+            }
+            for group in groups
+        ]
     if user.enterprise:
         document["schemas"].append(attrs.ENTERPRISE_USER)
         document[attrs.ENTERPRISE_USER] = dict(user.enterprise)

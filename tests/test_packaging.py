@@ -45,6 +45,8 @@ DOMAIN_MODULES = [
     "crypto",
     "directory",
     "scim_tokens",
+    "groups",
+    "group_roles",
 ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.db import Database
-from tests.scim.conftest import CORE, ENTERPRISE, ERROR, Scim, counts, user
+from tests.scim.conftest import CORE, ENTERPRISE, ERROR, GROUP, Scim, counts, user
 
 
 def assert_error(response: Any, status: int, scim_type: str | None = None) -> dict[str, Any]:
@@ -159,7 +159,7 @@ def test_delete_then_get_is_404(scim: Scim) -> None:
 def test_unknown_ids_routes_and_methods(scim: Scim) -> None:
     assert_error(scim.get("/Users/does-not-exist"), 404)
     assert_error(scim.put("/Users/does-not-exist", user("x@acme.example.com")), 404)
-    assert_error(scim.get("/Groups"), 404)
+    assert_error(scim.get("/Devices"), 404)
     assert_error(scim.get("/Users/a/b"), 404)
     assert_error(scim.get(""), 404)
     assert_error(scim.get("/"), 404)
@@ -237,17 +237,19 @@ def test_search_by_post(scim: Scim) -> None:
 def test_discovery_documents(scim: Scim) -> None:
     config = scim.get("/ServiceProviderConfig").get_json()
     assert config["filter"] == {"supported": True, "maxResults": 200}
-    assert config["bulk"]["supported"] is False and config["patch"]["supported"] is True
+    assert config["bulk"] == {"supported": True, "maxOperations": 1000, "maxPayloadSize": 1048576}
+    assert config["patch"]["supported"] is True
     assert config["etag"]["supported"] is True and config["sort"]["supported"] is True
     assert config["changePassword"]["supported"] is False
     assert config["authenticationSchemes"][0]["type"] == "oauthbearertoken"
     types = scim.get("/ResourceTypes").get_json()
-    assert [t["id"] for t in types["Resources"]] == ["User"]
+    assert [t["id"] for t in types["Resources"]] == ["User", "Group"]
     user_type = scim.get("/ResourceTypes/User").get_json()
     assert user_type["schemaExtensions"] == [{"schema": ENTERPRISE, "required": False}]
-    assert_error(scim.get("/ResourceTypes/Group"), 404)
+    assert scim.get("/ResourceTypes/Group").get_json()["endpoint"] == "/Groups"
+    assert_error(scim.get("/ResourceTypes/Device"), 404)
     schemas = scim.get("/Schemas").get_json()
-    assert {s["id"] for s in schemas["Resources"]} == {CORE, ENTERPRISE}
+    assert {s["id"] for s in schemas["Resources"]} == {CORE, ENTERPRISE, GROUP}
     core = scim.get(f"/Schemas/{CORE}").get_json()
     by_name = {a["name"]: a for a in core["attributes"]}
     assert by_name["userName"]["uniqueness"] == "server" and by_name["userName"]["required"]

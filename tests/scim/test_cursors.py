@@ -1,0 +1,67 @@
+"""Cursor paging (RFC 9865) of Users and Groups, beside index paging: every resource once,
+even while others are created and deleted between pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.scim.conftest import Scim, user
+from tests.scim.test_groups import make_group
+from tests.scim.test_users import assert_error
+
+
+def walk(scim: Scim, path: str, count: int, between: Any = None) -> list[str]:
+    """Follow nextCursor to the end; ``between`` runs after each page."""
+    seen: list[str] = []
+    cursor = ""
+    while True:
+        body = scim.get(path, cursor=cursor, count=count).get_json()
+        assert "startIndex" not in body and body["itemsPerPage"] == len(body["Resources"])
+        seen += [r["id"] for r in body["Resources"]]
+        if between:
+            between()
+        if "nextCursor" not in body:
+            return seen
+        cursor = body["nextCursor"]
+
+
+def test_user_cursors_survive_concurrent_changes(scim: Scim) -> None:
+    first = [scim.create(f"u{i}@acme.example.com")["id"] for i in range(5)]
+    added: list[str] = []
+
+    def churn() -> None:
+        added.append(scim.create(f"late{len(added)}@acme.example.com")["id"])
+        if len(added) == 1:
+            assert scim.delete(f"/Users/{first[0]}").status_code == 204  # already served
+
+    seen = walk(scim, "/Users", 2, churn)
+    assert seen[:5] == first and len(seen) == len(set(seen))
+    assert set(seen) <= set(first + added) and seen[5:] == added[: len(seen) - 5]
+    config = scim.get("/ServiceProviderConfig").get_json()
+    assert config["pagination"]["cursor"] is True and config["pagination"]["index"] is True
+
+
+def test_group_cursors_and_refusals(scim: Scim) -> None:
+    ids = [make_group(scim, f"G{i}")["id"] for i in range(3)]
+    assert walk(scim, "/Groups", 2) == ids
+    body = scim.get("/Groups", cursor="", count=2, filter='displayName eq "G1"').get_json()
+    assert body["totalResults"] == 1 and "nextCursor" not in body
+    assert_error(scim.get("/Users", cursor="not-a-cursor"), 400, "invalidCursor")
+    assert_error(scim.get("/Groups", cursor="", startIndex=2), 400, "invalidValue")
+    assert_error(scim.get("/Users", cursor="", sortBy="userName"), 400, "invalidValue")
+    assert scim.get("/Users", startIndex=1, count=1).get_json()["startIndex"] == 1
+    scim.post("/Users", user("a@acme.example.com"))
+    search = scim.post(
+        "/.search",
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "count": 2,
+            "startIndex": 3,
+        },
+    ).get_json()
+    assert search["totalResults"] == 4 and [
+        r["meta"]["resourceType"] for r in search["Resources"]
+    ] == [
+        "Group",
+        "Group",
+    ]
