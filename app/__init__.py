@@ -36,6 +36,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from app.alerts.commands import alerts_commands, webhook_commands
     from app.api import blueprint as api_blueprint
     from app.pages import blueprint as pages_blueprint
+    from app.self_serve_commands import commands as self_serve_commands
     from scim import blueprint as scim_blueprint
     from sso import blueprint as sso_blueprint
 
@@ -50,6 +51,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     flask_app.register_blueprint(api_blueprint)
     flask_app.register_blueprint(alerts_commands)
     flask_app.register_blueprint(webhook_commands)
+    flask_app.register_blueprint(self_serve_commands)
     return flask_app
 
 

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from app import audit
+from app import audit, domains
 from app.errors import AlreadyExists, InvalidInput
 from app.ledger import Actor, claim_seat, release_seat
 from app.models import DirectoryUser, DirectoryValue, Member, Role, utcnow
@@ -89,6 +89,7 @@ def provision(
     _check(session, organization_id, profile, member_id=None)
     resource_id = str(uuid.uuid4())
     email, email_key = _email_for(profile, resource_id)
+    domains.check_allowed(session, organization_id, email)
     now = utcnow()
     member = session.scalar(
         select(Member).where(
@@ -138,6 +139,7 @@ def update(
     _check(session, user.organization_id, profile, member_id=user.member_id)
     email, email_key = _email_for(profile, user.resource_id)
     if email_key != user.member.email_normalized:
+        domains.check_allowed(session, user.organization_id, email)
         taken = session.scalar(
             select(Member.id).where(
                 Member.organization_id == user.organization_id,

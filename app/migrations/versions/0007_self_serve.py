@@ -86,9 +86,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         _org_fk("organization_domains"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_organization_domains")),
-        sa.UniqueConstraint(
-            "organization_id", "domain", name="uq_organization_domains_org_domain"
-        ),
+        sa.UniqueConstraint("organization_id", "domain", name="uq_organization_domains_org_domain"),
     )
     with op.batch_alter_table("sso_authn_requests", schema=None) as batch_op:
         batch_op.add_column(
