@@ -9,14 +9,15 @@ import datetime as dt
 
 import click
 from flask import Blueprint, current_app
+from flask.cli import AppGroup
 
 from app import connection_logs, database_of, domains, settings_of, setup_links
 from app.cli import emit, operator, reports_domain_errors, unit_of_work
 from app.organizations import get_organization
 
 commands = Blueprint("self_serve_commands", __name__, cli_group=None)
-domain_group = click.Group("domain", help="E-mail domains an organization's members must use.")
-logs_group = click.Group("logs", help="Connection logs (SSO sign-ins, SCIM requests).")
+domain_group = AppGroup("domain", help="E-mail domains an organization's members must use.")
+logs_group = AppGroup("logs", help="Connection logs (SSO sign-ins, SCIM requests).")
 
 
 def setup_url(token: str) -> str:
