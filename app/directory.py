@@ -240,12 +240,20 @@ def _check(
         raise AlreadyExists(f"userName {user_name!r} is already taken in this organization.")
 
 
-def _email_for(profile: Profile, resource_id: str) -> tuple[str, str]:
+def member_email(profile: Profile) -> str | None:
+    """The e-mail a member created from ``profile`` gets, or ``None`` for a placeholder."""
     for candidate in _email_candidates(profile):
         try:
-            return normalize_email(candidate)
+            return normalize_email(candidate)[0]
         except InvalidInput:
             continue
+    return None
+
+
+def _email_for(profile: Profile, resource_id: str) -> tuple[str, str]:
+    email = member_email(profile)
+    if email is not None:
+        return normalize_email(email)
     placeholder = f"{resource_id}@{PLACEHOLDER_DOMAIN}"
     return placeholder, placeholder
 

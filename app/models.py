@@ -713,3 +713,41 @@ class OrganizationDomain(Base):
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     domain: Mapped[str] = mapped_column(String(253))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class WaitingEntry(Base):
+    """Someone refused for lack of a seat, with what the IdP sent, kept to provision later.
+
+    ``request`` is the SCIM profile (no password: the SCIM parser never keeps one) or the
+    SSO sign-in's name id, display name and attributes. One row per person and organization.
+    """
+
+    __tablename__ = "waiting_list"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "email_normalized", name="uq_waiting_list_org_email"),
+        CheckConstraint("source IN ('scim', 'sso')", name="source"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(8))
+    email: Mapped[str] = mapped_column(String(320))
+    email_normalized: Mapped[str] = mapped_column(String(320))
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    first_refused_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    last_refused_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    provisioned_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+
+
+class WaitingListPolicy(Base):
+    """Whether added seats go to the waiting list automatically (off without a row)."""
+
+    __tablename__ = "waiting_list_policies"
+
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    auto_provision: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,4 +1,4 @@
-"""``seatgate setup-link``, ``seatgate logs prune`` and ``seatgate domain add|remove|list``.
+"""``seatgate setup-link``, ``logs prune``, ``domain add|remove|list``, ``waiting-list``.
 
 Same conventions as :mod:`app.cli`: JSON on stdout, one error line on stderr, exit 1.
 """
@@ -11,12 +11,13 @@ import click
 from flask import Blueprint, current_app
 from flask.cli import AppGroup
 
-from app import connection_logs, database_of, domains, settings_of, setup_links
+from app import connection_logs, database_of, domains, settings_of, setup_links, waiting_list
 from app.cli import emit, operator, reports_domain_errors, unit_of_work
 from app.organizations import get_organization
 
 commands = Blueprint("self_serve_commands", __name__, cli_group=None)
 domain_group = AppGroup("domain", help="E-mail domains an organization's members must use.")
+waiting_group = AppGroup("waiting-list", help="People refused for lack of a seat.")
 logs_group = AppGroup("logs", help="Connection logs (SSO sign-ins, SCIM requests).")
 
 
@@ -94,5 +95,38 @@ def domain_list(slug: str) -> None:
         emit({"organization": slug, "domains": domains.list_domains(session, organization.id)})
 
 
+@waiting_group.command("show")
+@click.argument("slug")
+@reports_domain_errors
+def waiting_show(slug: str) -> None:
+    """Who is waiting for a seat (oldest first) and whether added seats go to them."""
+    with database_of(current_app).unit_of_work(write=False) as session:
+        organization = get_organization(session, slug)
+        emit(
+            {
+                "organization": slug,
+                "auto_provision": waiting_list.auto_provision(session, organization.id),
+                "waiting": [
+                    waiting_list.entry_dict(e)
+                    for e in waiting_list.pending(session, organization.id)
+                ],
+            }
+        )
+
+
+@waiting_group.command("auto")
+@click.argument("slug")
+@click.option(
+    "--on/--off", "enabled", required=True, help="Provision the list when seats are added"
+)
+@reports_domain_errors
+def waiting_auto(slug: str, enabled: bool) -> None:
+    with unit_of_work() as session:
+        organization = get_organization(session, slug)
+        waiting_list.set_auto_provision(session, organization, enabled, actor=operator())
+    emit({"organization": slug, "auto_provision": enabled})
+
+
+commands.cli.add_command(waiting_group)
 commands.cli.add_command(domain_group)
 commands.cli.add_command(logs_group)

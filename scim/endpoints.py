@@ -13,7 +13,8 @@ from typing import Any
 from flask import Response, current_app, request
 from sqlalchemy.orm import Session
 
-from app import database_of, directory
+from app import database_of, directory, waiting_list
+from app.errors import NoFreeSeat
 from app.models import DirectoryUser
 from scim import attributes as attrs
 from scim import discovery
@@ -184,9 +185,14 @@ def _integer(parameters: Mapping[str, Any], name: str, default: int) -> int:
 
 def _create_user() -> Response:
     profile = parse_user(json_body())
-    with _unit(write=True) as session:
-        user = directory.provision(session, caller().organization_id, profile, actor=actor())
-        return _user_response(user, 201)
+    try:
+        with _unit(write=True) as session:
+            user = directory.provision(session, caller().organization_id, profile, actor=actor())
+            return _user_response(user, 201)
+    except NoFreeSeat:  # already recorded for the owners (I8); keep the user for later
+        with _unit(write=True) as session:
+            waiting_list.wait_for_scim(session, caller().organization_id, profile)
+        raise
 
 
 def _get_user(resource_id: str) -> Response:

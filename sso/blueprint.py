@@ -32,8 +32,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
-from app import database_of, sessions, settings_of
-from app.errors import ContractLapsed, MemberInactive, NotFound, SeatRefused
+from app import database_of, sessions, settings_of, waiting_list
+from app.errors import ContractLapsed, MemberInactive, NoFreeSeat, NotFound, SeatRefused
 from app.ledger import Actor
 from app.models import IdentityProvider, Organization, Source, utcnow
 from app.organizations import get_organization
@@ -183,23 +183,35 @@ def acs(slug: str) -> ResponseReturnValue:
     sign_in.passed("request", "replay")
     if answer.test_mode:
         return _test_report(slug, identity, jit_provisioning=jit)
-    with database.unit_of_work() as session:
-        organization = _organization(session, slug)
-        member = door.admit(
-            session,
-            organization,
-            identity,
-            jit_provisioning=jit,
-            actor=_actor(identity.email or identity.name_id),
-        )
-        issued = sessions.issue(
-            session,
-            settings,
-            organization,
-            member,
-            name_id=identity.name_id,
-            session_index=identity.session_index,
-        )
+    try:
+        with database.unit_of_work() as session:
+            organization = _organization(session, slug)
+            member = door.admit(
+                session,
+                organization,
+                identity,
+                jit_provisioning=jit,
+                actor=_actor(identity.email or identity.name_id),
+            )
+            issued = sessions.issue(
+                session,
+                settings,
+                organization,
+                member,
+                name_id=identity.name_id,
+                session_index=identity.session_index,
+            )
+    except NoFreeSeat:  # already recorded for the owners (I8); keep the person for later
+        with database.unit_of_work() as session:
+            waiting_list.wait_for_sign_in(
+                session,
+                organization_id,
+                email=identity.email or "",
+                name_id=identity.name_id,
+                display_name=identity.display_name,
+                attributes=identity.attributes,
+            )
+        raise
     sign_in.passed("email", "domain", "member", "seat")
     sign_in.outcome = "signed_in"
     response = redirect(answer.next_url, code=303)

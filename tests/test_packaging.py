@@ -45,6 +45,10 @@ DOMAIN_MODULES = [
     "crypto",
     "directory",
     "scim_tokens",
+    "connection_logs",
+    "setup_links",
+    "domains",
+    "waiting_list",
 ]
 
 

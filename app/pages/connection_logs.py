@@ -1,17 +1,18 @@
-"""``/settings/logs/…``: connection logs for owners and admins, and owners' setup links.
+"""``/settings/logs/…``: connection logs for owners and admins; owners' setup links and
+waiting-list setting.
 
 Admins may read the logs (they run the integration); billing stays owners-only (R8).
 """
 
 from __future__ import annotations
 
-from flask import current_app, render_template
+from flask import current_app, flash, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from app import connection_logs, database_of, settings_of, setup_links
+from app import connection_logs, database_of, settings_of, setup_links, waiting_list
 from app.api.logs import log_filter
 from app.pages import blueprint
-from app.pages.access import LOG_ROLES, require_owner, require_role
+from app.pages.access import LOG_ROLES, redirect_response, require_owner, require_role
 from app.pages.billing import actor_of, check_csrf
 
 
@@ -41,6 +42,24 @@ def scim_logs() -> str:
             where=where,
             entries=connection_logs.scim_requests(session, viewer.organization.id, where),
         )
+
+
+@blueprint.post("/settings/billing/waiting-list")
+def waiting_list_setting() -> Response:
+    """Owners choose whether added seats go to the waiting list automatically."""
+    check_csrf()
+    with database_of(current_app).unit_of_work() as session:
+        viewer = require_owner(session)
+        enabled = request.form.get("auto_provision") == "on"
+        waiting_list.set_auto_provision(
+            session, viewer.organization, enabled, actor=actor_of(viewer)
+        )
+    flash(
+        "Added seats now go to the waiting list automatically."
+        if enabled
+        else "Added seats are no longer given to the waiting list automatically."
+    )
+    return redirect_response(url_for("pages.billing"))
 
 
 @blueprint.post("/settings/billing/setup-link")

@@ -88,6 +88,40 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_organization_domains")),
         sa.UniqueConstraint("organization_id", "domain", name="uq_organization_domains_org_domain"),
     )
+    op.create_table(
+        "waiting_list",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("organization_id", sa.Integer(), nullable=False),
+        sa.Column("source", sa.String(length=8), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column("email_normalized", sa.String(length=320), nullable=False),
+        sa.Column("request", sa.JSON(), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("first_refused_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_refused_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("provisioned_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("member_id", sa.Integer(), nullable=True),
+        sa.CheckConstraint("source IN ('scim', 'sso')", name=op.f("ck_waiting_list_source")),
+        _org_fk("waiting_list"),
+        sa.ForeignKeyConstraint(
+            ["member_id"],
+            ["members.id"],
+            name=op.f("fk_waiting_list_member_id_members"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_waiting_list")),
+        sa.UniqueConstraint(
+            "organization_id", "email_normalized", name="uq_waiting_list_org_email"
+        ),
+    )
+    op.create_table(
+        "waiting_list_policies",
+        sa.Column("organization_id", sa.Integer(), nullable=False),
+        sa.Column("auto_provision", sa.Boolean(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        _org_fk("waiting_list_policies"),
+        sa.PrimaryKeyConstraint("organization_id", name=op.f("pk_waiting_list_policies")),
+    )
     with op.batch_alter_table("sso_authn_requests", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("test_mode", sa.Boolean(), nullable=False, server_default=sa.false())
@@ -104,6 +138,8 @@ def downgrade() -> None:
         batch_op.create_check_constraint("kind", f"kind IN ({_KINDS_BEFORE})")
     with op.batch_alter_table("sso_authn_requests", schema=None) as batch_op:
         batch_op.drop_column("test_mode")
+    op.drop_table("waiting_list_policies")
+    op.drop_table("waiting_list")
     op.drop_table("organization_domains")
     op.drop_table("scim_request_logs")
     op.drop_table("sign_in_logs")
