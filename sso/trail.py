@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from flask import current_app, g
 
-from app import connection_logs, database_of
+from app import connection_logs, database_of, observability
 from app.connection_logs import Step
 
 log = logging.getLogger("seatgate.sso")
@@ -54,7 +54,11 @@ def current() -> SignInTrail | None:
 def write(request_id: str) -> None:
     """Store the current trail, if it belongs to an organization. Never fails the request."""
     trail = current()
-    if trail is None or trail.organization_id is None:
+    if trail is None:
+        return
+    failed = [step.name for step in trail.steps if not step.passed]
+    observability.count_sign_in(trail.outcome, failed[-1] if failed else "")
+    if trail.organization_id is None:
         return
     try:
         with database_of(current_app).unit_of_work() as session:

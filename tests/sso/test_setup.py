@@ -218,6 +218,9 @@ def test_a_refused_sign_in_is_logged_with_the_failed_step_and_error_id(
     assert entry.outcome == "signed_in"
     assert [s["step"] for s in entry.steps][-4:] == ["email", "domain", "member", "seat"]
     assert "<saml" not in json.dumps(entry.steps)
+    metrics = door.client.get("/metrics").get_data(as_text=True)
+    assert 'seatgate_saml_sign_ins_total{outcome="refused",reason="signature"} 1.0' in metrics
+    assert 'seatgate_saml_sign_ins_total{outcome="signed_in",reason=""} 1.0' in metrics
 
 
 def test_sign_ins_outside_the_organization_domains_are_refused_without_a_seat(
