@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, make_response, render_template, request, url_for
+from flask import Blueprint, Response, current_app, make_response, render_template, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotFound as HttpNotFound
@@ -168,7 +168,9 @@ def test_sign_in(token: str) -> ResponseReturnValue:
             error = "Save your identity provider's metadata first."
             return _private(_page(session, token, link, organization, error=error), 400)
         setup_links.record_use(session, link, "test_sign_in", request_id=request_id())
-        next_url = url_for("setup.setup_page", token=token)
+        # Never the setup URL: RelayState travels through the IdP, and a test answer is
+        # reported on its own page anyway.
+        next_url = settings_of(current_app).base_url
         return start_sign_in(session, organization, provider, next_url, test_mode=True)
 
 
@@ -177,7 +179,10 @@ def finish(token: str) -> Response:
     check_csrf()
     with database_of(current_app).unit_of_work() as session:
         link, organization = _open(session, token)
-        setup_links.finish(session, link, request_id=request_id())
+        try:
+            setup_links.finish(session, link, request_id=request_id())
+        except NotFound as exc:  # finished by a concurrent request
+            raise HttpNotFound(exc.message) from exc
         return _private(render_template("sso/setup_done.html", org_name=organization.name))
 
 

@@ -143,6 +143,7 @@ def start_test_sign_in(door: Door, path: str) -> tuple[str, str, str]:
     page = door.client.get(path)
     redirect = door.client.post(f"{path}/test", data={"csrf_token": csrf(page)})
     assert redirect.status_code == 302
+    assert "sgsetup_" not in redirect.headers["Location"]  # the link never reaches the IdP
     return door.idp.read_request(redirect.headers["Location"])
 
 
