@@ -32,14 +32,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     flask_app.extensions[SETTINGS_EXTENSION] = settings
     flask_app.extensions[DATABASE_EXTENSION] = Database(settings.database)
 
-    from app import web
+    from app import observability, web
     from app.alerts.commands import alerts_commands, webhook_commands
     from app.api import blueprint as api_blueprint
     from app.pages import blueprint as pages_blueprint
+    from app.self_serve_commands import commands as self_serve_commands
     from scim import blueprint as scim_blueprint
     from sso import blueprint as sso_blueprint
 
     web.init_app(flask_app)
+    observability.init_app(flask_app)
     flask_app.register_blueprint(scim_blueprint)
     flask_app.register_blueprint(sso_blueprint)
     flask_app.register_blueprint(pages_blueprint)
@@ -50,6 +52,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     flask_app.register_blueprint(api_blueprint)
     flask_app.register_blueprint(alerts_commands)
     flask_app.register_blueprint(webhook_commands)
+    flask_app.register_blueprint(self_serve_commands)
     return flask_app
 
 

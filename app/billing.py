@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app import audit
+from app import audit, waiting_list
 from app.alerts import triggers as alerts
 from app.errors import (
     IdempotencyConflict,
@@ -210,6 +210,7 @@ def purchase_seats(
         details={"quantity": quantity, "total_minor": invoice.total_minor},
     )
     alerts.seats_purchased(session, invoice)
+    waiting_list.provision_waiting(session, organization, actor=actor, now=at)
     return Purchase(invoice=invoice, replayed=False)
 
 

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from app import audit
+from app import audit, domains
 from app.errors import AlreadyExists, InvalidInput
 from app.ledger import Actor, claim_seat, release_seat
 from app.models import DirectoryUser, DirectoryValue, Member, Role, utcnow
@@ -89,6 +89,7 @@ def provision(
     _check(session, organization_id, profile, member_id=None)
     resource_id = str(uuid.uuid4())
     email, email_key = _email_for(profile, resource_id)
+    domains.check_allowed(session, organization_id, email)
     now = utcnow()
     member = session.scalar(
         select(Member).where(
@@ -138,6 +139,7 @@ def update(
     _check(session, user.organization_id, profile, member_id=user.member_id)
     email, email_key = _email_for(profile, user.resource_id)
     if email_key != user.member.email_normalized:
+        domains.check_allowed(session, user.organization_id, email)
         taken = session.scalar(
             select(Member.id).where(
                 Member.organization_id == user.organization_id,
@@ -238,12 +240,20 @@ def _check(
         raise AlreadyExists(f"userName {user_name!r} is already taken in this organization.")
 
 
-def _email_for(profile: Profile, resource_id: str) -> tuple[str, str]:
+def member_email(profile: Profile) -> str | None:
+    """The e-mail a member created from ``profile`` gets, or ``None`` for a placeholder."""
     for candidate in _email_candidates(profile):
         try:
-            return normalize_email(candidate)
+            return normalize_email(candidate)[0]
         except InvalidInput:
             continue
+    return None
+
+
+def _email_for(profile: Profile, resource_id: str) -> tuple[str, str]:
+    email = member_email(profile)
+    if email is not None:
+        return normalize_email(email)
     placeholder = f"{resource_id}@{PLACEHOLDER_DOMAIN}"
     return placeholder, placeholder
 

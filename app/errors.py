@@ -104,3 +104,9 @@ class TermEnded(SeatgateError):
     """A purchase on a contract whose term is over (and that does not auto-renew)."""
 
     code = "term_ended"
+
+
+class DomainNotAllowed(InvalidInput):
+    """The organization restricts its members to its own e-mail domains; this one is not."""
+
+    code = "domain_not_allowed"

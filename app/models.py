@@ -315,6 +315,7 @@ class AlertKind(enum.StrEnum):
     CONTRACT_RENEWED = "contract_renewed"
     CONTRACT_ENDING = "contract_ending"
     WEBHOOK_DISABLED = "webhook_disabled"
+    CERTIFICATE_EXPIRING = "certificate_expiring"
 
 
 class AlertStatus(enum.StrEnum):
@@ -490,6 +491,8 @@ class AuthnRequestRecord(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     consumed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # A test sign-in from a setup page: validated and reported, but nobody is admitted.
+    test_mode: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
 
 class SeenAssertion(Base):
@@ -702,3 +705,114 @@ class GroupRoleMapping(Base):
     group_name_key: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SetupLink(Base):
+    """A one-time link an owner gives the customer's IT admin to set up SSO and SCIM alone.
+
+    Only the token's SHA-256 is stored. The link works until ``expires_at`` or until the admin
+    finishes the setup (``used_at``), whichever comes first.
+    """
+
+    __tablename__ = "setup_links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class SignInLog(Base):
+    """One SSO sign-in attempt and the outcome of each validation step, for the IT admin."""
+
+    __tablename__ = "sign_in_logs"
+    __table_args__ = (
+        Index("ix_sign_in_logs_org_id_id", "organization_id", "id"),
+        Index("ix_sign_in_logs_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    error_id: Mapped[str | None] = mapped_column(String(32))
+    outcome: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str | None] = mapped_column(String(320))
+    test: Mapped[bool] = mapped_column(Boolean, default=False)
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class ScimRequestLog(Base):
+    """One SCIM request as the IT admin may see it: no token, personal fields redacted."""
+
+    __tablename__ = "scim_request_logs"
+    __table_args__ = (
+        Index("ix_scim_request_logs_org_id_id", "organization_id", "id"),
+        Index("ix_scim_request_logs_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(512))
+    status: Mapped[int] = mapped_column(Integer)
+    scim_type: Mapped[str | None] = mapped_column(String(32))
+    latency_ms: Mapped[int] = mapped_column(Integer)
+    body: Mapped[Any] = mapped_column(JSON, nullable=True)
+
+
+class OrganizationDomain(Base):
+    """An e-mail domain the organization's members must belong to (none listed: any domain)."""
+
+    __tablename__ = "organization_domains"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "domain", name="uq_organization_domains_org_domain"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    domain: Mapped[str] = mapped_column(String(253))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class WaitingEntry(Base):
+    """Someone refused for lack of a seat, with what the IdP sent, kept to provision later.
+
+    ``request`` is the SCIM profile (no password: the SCIM parser never keeps one) or the
+    SSO sign-in's name id, display name and attributes. One row per person and organization.
+    """
+
+    __tablename__ = "waiting_list"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "email_normalized", name="uq_waiting_list_org_email"),
+        CheckConstraint("source IN ('scim', 'sso')", name="source"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(8))
+    email: Mapped[str] = mapped_column(String(320))
+    email_normalized: Mapped[str] = mapped_column(String(320))
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    first_refused_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    last_refused_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    provisioned_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+
+
+class WaitingListPolicy(Base):
+    """Whether added seats go to the waiting list automatically (off without a row)."""
+
+    __tablename__ = "waiting_list_policies"
+
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    auto_provision: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -79,6 +79,13 @@ class SsoSettings:
 
 
 @dataclass(frozen=True)
+class LogSettings:
+    """Connection logs kept for the customer's IT admin (see :mod:`app.connection_logs`)."""
+
+    retention_days: int = 30
+
+
+@dataclass(frozen=True)
 class Settings:
     env: str = "development"
     secret_key: str = DEVELOPMENT_SECRET_KEY
@@ -89,6 +96,7 @@ class Settings:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     sso: SsoSettings = field(default_factory=SsoSettings)
+    logs: LogSettings = field(default_factory=LogSettings)
 
     @property
     def is_production(self) -> bool:
@@ -231,6 +239,8 @@ def _check(settings: Settings) -> None:
         raise SettingsError("sso.authn_request_lifetime_seconds: must be between 60 and 3600")
     if not settings.sso.token_audience or not settings.sso.cookie_name:
         raise SettingsError("sso.token_audience and sso.cookie_name: must not be empty")
+    if settings.logs.retention_days < 1:
+        raise SettingsError("logs.retention_days: must be at least 1")
     if settings.database.pool_size < 1:
         raise SettingsError("database.pool_size: must be at least 1")
     _check_alerts(settings)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +18,7 @@ from flask import Blueprint, Response, current_app, g, request
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
-from app import database_of, settings_of
+from app import connection_logs, database_of, settings_of
 from app.errors import SeatgateError
 from app.ledger import Actor
 from app.models import Source, utcnow
@@ -119,6 +120,48 @@ def route(rule: str, **handlers: Handler) -> None:
         return handler(**kwargs)
 
     blueprint.add_url_rule(rule, endpoint=endpoint, view_func=dispatch, methods=ALL_METHODS)
+
+
+@blueprint.before_request
+def _start_clock() -> None:
+    g.scim_started = time.perf_counter()
+
+
+@blueprint.after_request
+def _log_request(response: Response) -> Response:
+    """The connection log row an IT admin sees (authenticated requests only: the token
+    decides the organization). Bodies are redacted; a failure here never fails the call."""
+    who: Authenticated | None = g.get("scim_caller")
+    if who is None:
+        return response
+    latency_ms = round((time.perf_counter() - g.get("scim_started", time.perf_counter())) * 1000)
+    try:
+        error = response.get_json(silent=True) if response.status_code >= 400 else None
+        with database_of(current_app).unit_of_work() as session:
+            connection_logs.record_scim_request(
+                session,
+                who.organization_id,
+                method=request.method,
+                path=request.path,
+                status=response.status_code,
+                scim_type=error.get("scimType") if isinstance(error, dict) else None,
+                latency_ms=latency_ms,
+                body=_logged_body(),
+                request_id=request_id(),
+            )
+    except Exception:
+        log.exception("could not write the SCIM request log", extra={"request_id": request_id()})
+    return response
+
+
+def _logged_body() -> Any:
+    raw = request.get_data(cache=True)
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return {"unreadable": True}
 
 
 @blueprint.before_request

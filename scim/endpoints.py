@@ -16,7 +16,8 @@ from typing import Any
 from flask import Response, current_app, request
 from sqlalchemy.orm import Session
 
-from app import database_of, directory
+from app import database_of, directory, waiting_list
+from app.errors import NoFreeSeat
 from app.groups import groups_of, leave_all_groups
 from app.models import DirectoryUser
 from scim import attributes as attrs
@@ -213,12 +214,17 @@ def parse_search(parameters: Mapping[str, Any]) -> Search:
 def create_user(body: Any, *, render: bool = True) -> Response:
     """``render=False`` (Bulk) answers with the Location and ETag only, sparing the body."""
     profile = parse_user(body)
-    with unit(write=True) as session:
-        user = directory.provision(session, caller().organization_id, profile, actor=actor())
-        if not render:
-            location = f"{base_url()}/Users/{user.resource_id}"
-            return scim_response(None, 201, {"Location": location, "ETag": version_tag(user)})
-        return _user_response(session, user, 201)
+    try:
+        with unit(write=True) as session:
+            user = directory.provision(session, caller().organization_id, profile, actor=actor())
+            if not render:
+                location = f"{base_url()}/Users/{user.resource_id}"
+                return scim_response(None, 201, {"Location": location, "ETag": version_tag(user)})
+            return _user_response(session, user, 201)
+    except NoFreeSeat:  # already recorded for the owners (I8); keep the user for later
+        with unit(write=True) as session:
+            waiting_list.wait_for_scim(session, caller().organization_id, profile)
+        raise
 
 
 def _get_user(resource_id: str) -> Response:

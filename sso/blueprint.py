@@ -30,14 +30,15 @@ from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response as BaseResponse
 
-from app import database_of, sessions, settings_of
-from app.errors import ContractLapsed, MemberInactive, NotFound, SeatRefused
+from app import database_of, sessions, settings_of, waiting_list
+from app.errors import ContractLapsed, MemberInactive, NoFreeSeat, NotFound, SeatRefused
 from app.ledger import Actor
-from app.models import Organization, Source, utcnow
+from app.models import IdentityProvider, Organization, Source, utcnow
 from app.organizations import get_organization
 from app.web import request_id, set_session_cookie
-from sso import door, replay, saml
+from sso import door, replay, saml, trail
 from sso.errors import (
     ContractEnded,
     MemberDeactivated,
@@ -62,6 +63,9 @@ def _register_wellknown(state: BlueprintSetupState) -> None:
     app = state.app
     app.register_blueprint(wellknown)
     from sso.cli import keys_group, sso_group
+    from sso.setup import blueprint as setup_blueprint
+
+    app.register_blueprint(setup_blueprint)
 
     app.cli.add_command(sso_group)
     app.cli.add_command(keys_group)
@@ -97,7 +101,6 @@ def metadata(slug: str) -> Response:
 def login(slug: str) -> ResponseReturnValue:
     """SP-initiated sign-in: remember the AuthnRequest id and where to go, then off to the IdP."""
     settings = settings_of(current_app)
-    endpoints = _endpoints(slug)
     with database_of(current_app).unit_of_work() as session:
         organization = _organization(session, slug)
         provider = get_provider(session, organization)
@@ -106,19 +109,35 @@ def login(slug: str) -> ResponseReturnValue:
             base_url=settings.base_url,
             allowed=list(provider.allowed_redirects or []),
         )
-        start = saml.start_login(
-            saml.saml_settings(provider, endpoints, settings.secret_key),
-            saml.request_data(endpoints, "login", query=request.args),
-            relay_state=next_url,
-        )
-        replay.remember_request(
-            session,
-            organization.id,
-            start.request_id,
-            next_url,
-            lifetime=dt.timedelta(seconds=settings.sso.authn_request_lifetime_seconds),
-            now=utcnow(),
-        )
+        return start_sign_in(session, organization, provider, next_url)
+
+
+def start_sign_in(
+    session: Session,
+    organization: Organization,
+    provider: IdentityProvider,
+    next_url: str,
+    *,
+    test_mode: bool = False,
+) -> BaseResponse:
+    """A new AuthnRequest, remembered (with ``test_mode`` for a setup page's test sign-in),
+    and the redirect that carries it to the IdP."""
+    settings = settings_of(current_app)
+    endpoints = _endpoints(organization.slug)
+    start = saml.start_login(
+        saml.saml_settings(provider, endpoints, settings.secret_key),
+        saml.request_data(endpoints, "login", query=request.args),
+        relay_state=next_url,
+    )
+    replay.remember_request(
+        session,
+        organization.id,
+        start.request_id,
+        next_url,
+        lifetime=dt.timedelta(seconds=settings.sso.authn_request_lifetime_seconds),
+        now=utcnow(),
+        test_mode=test_mode,
+    )
     response = redirect(start.redirect_url, code=302)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -129,8 +148,10 @@ def acs(slug: str) -> ResponseReturnValue:
     settings = settings_of(current_app)
     endpoints = _endpoints(slug)
     database = database_of(current_app)
+    sign_in = trail.begin()
     with database.unit_of_work(write=False) as session:
         organization = _organization(session, slug)
+        sign_in.organization_id = organization.id
         provider = get_provider(session, organization)
         identity = saml.read_response(
             provider,
@@ -138,13 +159,15 @@ def acs(slug: str) -> ResponseReturnValue:
             saml.request_data(endpoints, "acs", form=request.form),
             request.form.get("SAMLResponse", ""),
         )
+        sign_in.subject = identity.email or identity.name_id
+        sign_in.passed(*trail.RESPONSE_CHECKS)
         organization_id = organization.id
         jit = provider.jit_provisioning
         allow_unsolicited = provider.allow_idp_initiated
         allowed_redirects = list(provider.allowed_redirects or [])
     try:
         with database.unit_of_work() as session:
-            next_url = replay.answer_once(
+            answer = replay.answer_once(
                 session,
                 organization_id,
                 identity,
@@ -158,6 +181,10 @@ def acs(slug: str) -> ResponseReturnValue:
             )
     except IntegrityError as exc:
         raise ReplayedAssertion(f"assertion {identity.assertion_id!r} already used") from exc
+    sign_in.test = answer.test_mode
+    sign_in.passed("request", "replay")
+    if answer.test_mode:
+        return _test_report(slug, identity, jit_provisioning=jit)
     try:
         with database.unit_of_work() as session:
             organization = _organization(session, slug)
@@ -176,20 +203,59 @@ def acs(slug: str) -> ResponseReturnValue:
                 name_id=identity.name_id,
                 session_index=identity.session_index,
             )
-    except SeatRefused:
-        # Recorded for the owners already (I8). An Owner without a seat still reaches billing,
-        # or nobody could ever add the seats that would let them in.
+    except SeatRefused as refusal:  # already recorded for the owners (I8)
+        if isinstance(refusal, NoFreeSeat):  # keep the person for when seats are added
+            with database.unit_of_work() as session:
+                waiting_list.wait_for_sign_in(
+                    session,
+                    organization_id,
+                    email=identity.email or "",
+                    name_id=identity.name_id,
+                    display_name=identity.display_name,
+                    attributes=identity.attributes,
+                )
+        # An Owner without a seat still reaches billing, or nobody could ever add the seats
+        # that would let them in.
         with database.unit_of_work() as session:
             owner_session = door.billing_only_session(
                 session, settings, _organization(session, slug), identity
             )
         if owner_session is None:
             raise
+        sign_in.refused("seat", refusal.message, error_id="")
+        sign_in.outcome = "billing_only"
         response = redirect(BILLING_PAGE, code=303)
         set_session_cookie(response, settings, owner_session)
         return response
-    response = redirect(next_url, code=303)
+    sign_in.passed("email", "domain", "member", "seat")
+    sign_in.outcome = "signed_in"
+    response = redirect(answer.next_url, code=303)
     set_session_cookie(response, settings, issued)
+    return response
+
+
+def _test_report(slug: str, identity: saml.SamlIdentity, *, jit_provisioning: bool) -> str:
+    """A test sign-in from a setup page: run the door's checks, admit nobody, show each step."""
+    sign_in = trail.current()
+    assert sign_in is not None
+    with database_of(current_app).unit_of_work(write=False) as session:
+        organization = _organization(session, slug)
+        sign_in.steps.extend(
+            door.rehearse(session, organization, identity, jit_provisioning=jit_provisioning)
+        )
+    sign_in.outcome = "test_passed" if all(s.passed for s in sign_in.steps) else "test_refused"
+    return render_template(
+        "sso/test_report.html",
+        organization=slug,
+        steps=sign_in.steps,
+        outcome=sign_in.outcome,
+        identity=identity,
+    )
+
+
+@blueprint.after_request
+def _write_sign_in_log(response: Response) -> Response:
+    trail.write(request_id())
     return response
 
 
@@ -328,6 +394,9 @@ def render_refusal(
 ) -> tuple[str, int]:
     """The one page every refused sign-in gets: why, what happens next, and an error id."""
     error_id = uuid.uuid4().hex[:12]
+    sign_in = trail.current()
+    if sign_in is not None:
+        sign_in.refused(refusal.step, refusal.detail, error_id)
     log.warning(
         "sign-in refused",
         extra={

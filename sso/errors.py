@@ -15,6 +15,7 @@ class SignInRefused(Exception):
     title = "Sign-in refused"
     explanation = "Your sign-in could not be completed."
     owners_notified = False
+    step = "sign-in"  # the validation step that failed, as the connection log names it
 
     def __init__(self, detail: str = "") -> None:
         super().__init__(detail or self.explanation)
@@ -22,6 +23,7 @@ class SignInRefused(Exception):
 
 
 class SsoNotConfigured(SignInRefused):
+    step = "configuration"
     status = 404
     title = "Single sign-on is not set up"
     explanation = "This organization has not configured single sign-on with seatgate."
@@ -30,13 +32,26 @@ class SsoNotConfigured(SignInRefused):
 class MalformedMessage(SignInRefused):
     """The SAML message is not a well-formed, safe XML document (XXE, DTD, entities...)."""
 
+    step = "message"
+
     status = 400
     title = "Sign-in message rejected"
     explanation = "The sign-in message from your identity provider could not be read safely."
 
 
 class InvalidResponse(SignInRefused):
-    """python3-saml refused the response: signature, audience, times, issuer, destination."""
+    """python3-saml refused the response: signature, audience, times, issuer, destination.
+
+    ``step`` says which check failed ("signature", "audience", "destination", "issuer" or
+    "validity"), so the connection log can tell the IT admin what to fix.
+    """
+
+    step = "validity"
+
+    def __init__(self, detail: str = "", *, step: str | None = None) -> None:
+        super().__init__(detail)
+        if step is not None:
+            self.step = step
 
     title = "Sign-in could not be verified"
     explanation = (
@@ -48,6 +63,8 @@ class InvalidResponse(SignInRefused):
 class UnknownRequest(SignInRefused):
     """``InResponseTo`` names no AuthnRequest of this organization, or one already answered."""
 
+    step = "request"
+
     title = "Sign-in could not be verified"
     explanation = (
         "This sign-in answer does not match a sign-in started here, or was already used. "
@@ -56,6 +73,7 @@ class UnknownRequest(SignInRefused):
 
 
 class UnsolicitedResponse(SignInRefused):
+    step = "request"
     title = "Sign-in must start here"
     explanation = (
         "Your organization only accepts sign-ins started from seatgate, not from the "
@@ -64,11 +82,13 @@ class UnsolicitedResponse(SignInRefused):
 
 
 class ReplayedAssertion(SignInRefused):
+    step = "replay"
     title = "Sign-in already used"
     explanation = "This sign-in message was already used once. Start again from your application."
 
 
 class MissingEmail(SignInRefused):
+    step = "email"
     status = 400
     title = "E-mail address missing"
     explanation = (
@@ -78,17 +98,20 @@ class MissingEmail(SignInRefused):
 
 
 class ForbiddenRedirect(SignInRefused):
+    step = "redirect"
     status = 400
     title = "Redirect not allowed"
     explanation = "The page you asked to return to is not allowed for this organization."
 
 
 class MemberDeactivated(SignInRefused):
+    step = "member"
     title = "Account deactivated"
     explanation = "Your account in this organization is deactivated. Contact your administrator."
 
 
 class NotProvisioned(SignInRefused):
+    step = "member"
     title = "No access yet"
     explanation = (
         "Your account has no seat in this organization and automatic provisioning is off. "
@@ -98,6 +121,8 @@ class NotProvisioned(SignInRefused):
 
 class NoSeatAvailable(SignInRefused):
     """The ledger refused the seat (R10); the refusal was recorded for the owners (I8)."""
+
+    step = "seat"
 
     title = "No seat available"
     explanation = (
@@ -111,9 +136,22 @@ class NoSeatAvailable(SignInRefused):
 class ContractEnded(SignInRefused):
     """The contract ended without auto-renewal: no seat can be given (recorded, like R10)."""
 
+    step = "seat"
+
     title = "Subscription ended"
     explanation = (
         "You cannot sign in because your organization's seatgate contract has ended. "
         "Your organization's owners have been notified."
     )
     owners_notified = True
+
+
+class DomainRefused(SignInRefused):
+    """The e-mail is outside the organization's domains; no seat was taken."""
+
+    step = "domain"
+    title = "E-mail domain not allowed"
+    explanation = (
+        "Your e-mail address is not in one of your organization's domains, so seatgate cannot "
+        "let you in. Sign in with your organization account, or ask your administrator."
+    )

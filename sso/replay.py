@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
@@ -28,8 +29,13 @@ def remember_request(
     *,
     lifetime: dt.timedelta,
     now: dt.datetime,
+    test_mode: bool = False,
 ) -> None:
-    """Store an AuthnRequest seatgate sent, with where to go once it is answered."""
+    """Store an AuthnRequest seatgate sent, with where to go once it is answered.
+
+    ``test_mode`` marks a test sign-in from a setup page: its answer is validated like any
+    other, then reported instead of admitting anyone.
+    """
     session.execute(delete(AuthnRequestRecord).where(AuthnRequestRecord.expires_at < now))
     session.add(
         AuthnRequestRecord(
@@ -38,8 +44,17 @@ def remember_request(
             next_url=next_url,
             created_at=now,
             expires_at=now + lifetime,
+            test_mode=test_mode,
         )
     )
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Where to send the user, and whether the answered request was a test sign-in."""
+
+    next_url: str
+    test_mode: bool = False
 
 
 def answer_once(
@@ -50,11 +65,11 @@ def answer_once(
     allow_unsolicited: bool,
     unsolicited_next: Callable[[], str],
     now: dt.datetime,
-) -> str:
+) -> Answer:
     """Consume the AuthnRequest this answers (or accept it as IdP-initiated when allowed)
     and record the assertion id. Returns where to send the user after sign-in."""
     if identity.in_response_to is not None:
-        next_url = session.execute(
+        answered = session.execute(
             update(AuthnRequestRecord)
             .where(
                 AuthnRequestRecord.id == identity.in_response_to,
@@ -63,12 +78,13 @@ def answer_once(
                 AuthnRequestRecord.expires_at > now,
             )
             .values(consumed_at=now)
-            .returning(AuthnRequestRecord.next_url)
-        ).scalar_one_or_none()
-        if next_url is None:
+            .returning(AuthnRequestRecord.next_url, AuthnRequestRecord.test_mode)
+        ).one_or_none()
+        if answered is None:
             raise UnknownRequest(f"InResponseTo {identity.in_response_to!r} unknown or used")
+        answer = Answer(next_url=answered.next_url, test_mode=bool(answered.test_mode))
     elif allow_unsolicited:
-        next_url = unsolicited_next()
+        answer = Answer(next_url=unsolicited_next())
     else:
         raise UnsolicitedResponse("IdP-initiated response and the organization does not allow it")
     session.execute(
@@ -85,4 +101,4 @@ def answer_once(
         )
     )
     session.flush()
-    return next_url
+    return answer

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from onelogin.saml2.auth import OneLogin_Saml2_Auth
 from onelogin.saml2.constants import OneLogin_Saml2_Constants as Saml
+from onelogin.saml2.errors import OneLogin_Saml2_ValidationError
 from onelogin.saml2.logout_request import OneLogin_Saml2_Logout_Request
 from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
@@ -252,9 +253,40 @@ def read_response(
     except InvalidResponse:
         raise
     except Exception as exc:
-        raise InvalidResponse(f"{type(exc).__name__}: {exc}") from exc
+        step = _FAILED_STEP.get(getattr(exc, "code", None), "validity")
+        raise InvalidResponse(f"{type(exc).__name__}: {exc}", step=step) from exc
     _check_recipients(response, data)
     return identity
+
+
+_E = OneLogin_Saml2_ValidationError
+# python3-saml's validation error codes, grouped into the steps an IT admin can act on.
+_FAILED_STEP: dict[object, str] = {
+    **dict.fromkeys(
+        (
+            _E.INVALID_SIGNATURE,
+            _E.NO_SIGNED_ASSERTION,
+            _E.NO_SIGNED_MESSAGE,
+            _E.NO_SIGNATURE_FOUND,
+            _E.WRONG_NUMBER_OF_SIGNATURES,
+            _E.WRONG_NUMBER_OF_SIGNATURES_IN_ASSERTION,
+            _E.WRONG_NUMBER_OF_SIGNATURES_IN_RESPONSE,
+            _E.INVALID_SIGNED_ELEMENT,
+            _E.WRONG_SIGNED_ELEMENT,
+            _E.UNEXPECTED_SIGNED_ELEMENTS,
+            _E.DEPRECATED_SIGNATURE_METHOD,
+            _E.DEPRECATED_DIGEST_METHOD,
+        ),
+        "signature",
+    ),
+    _E.WRONG_AUDIENCE: "audience",
+    _E.WRONG_DESTINATION: "destination",
+    _E.EMPTY_DESTINATION: "destination",
+    _E.WRONG_SUBJECTCONFIRMATION: "destination",
+    _E.WRONG_ISSUER: "issuer",
+    _E.ISSUER_MULTIPLE_IN_RESPONSE: "issuer",
+    _E.ISSUER_NOT_FOUND_IN_ASSERTION: "issuer",
+}
 
 
 def _screen(encoded: str) -> None:
@@ -277,13 +309,15 @@ def _check_recipients(response: OneLogin_Saml2_Response, data: Mapping[str, Any]
     acs += data["script_name"]
     destination = response.document.get("Destination")
     if destination is not None and destination != acs:
-        raise InvalidResponse(f"Destination {destination!r} is not {acs!r}")
+        raise InvalidResponse(f"Destination {destination!r} is not {acs!r}", step="destination")
     confirmations = response._query_assertion(
         "/saml:Subject/saml:SubjectConfirmation/saml:SubjectConfirmationData"
     )
     recipients = {node.get("Recipient") for node in confirmations}
     if recipients != {acs}:
-        raise InvalidResponse(f"Recipient {sorted(map(str, recipients))} is not {acs!r}")
+        raise InvalidResponse(
+            f"Recipient {sorted(map(str, recipients))} is not {acs!r}", step="destination"
+        )
 
 
 def _identity(provider: IdentityProvider, response: OneLogin_Saml2_Response) -> SamlIdentity:

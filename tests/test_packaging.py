@@ -47,6 +47,10 @@ DOMAIN_MODULES = [
     "scim_tokens",
     "groups",
     "group_roles",
+    "connection_logs",
+    "setup_links",
+    "domains",
+    "waiting_list",
 ]
 
 

@@ -115,6 +115,7 @@ class Deliverer:
         report = PassReport()
         with self.database.unit_of_work() as session:
             report.notices = len(triggers.contract_end_notices(session, today=clock().date()))
+            report.notices += len(triggers.certificate_notices(session, today=clock().date()))
         while True:
             with self.database.unit_of_work() as session:
                 fanned = fan_out(session, now=clock())

@@ -149,6 +149,29 @@ def _webhook_disabled(d: dict[str, Any]) -> tuple[str, list[str]]:
     )
 
 
+def _certificate_expiring(d: dict[str, Any]) -> tuple[str, list[str]]:
+    days = d["days_left"]
+    whose = (
+        "Your identity provider's SAML signing certificate"
+        if d["certificate"] == "idp"
+        else "seatgate's SAML signing certificate for your organization"
+    )
+    action = (
+        "Ask your IT admin to add the new certificate at the identity provider and upload the "
+        "new metadata (old and new certificates may be pinned together during the change)."
+        if d["certificate"] == "idp"
+        else "Ask your seatgate operator to renew it; then re-import seatgate's SP metadata."
+    )
+    return (
+        f"SAML certificate expires in {days} day{'s' if days != 1 else ''}",
+        [
+            f"{whose} ({d['subject']}, SHA-256 {d['sha256']}) expires on "
+            f"{d['expires_at'][:10]}. After that, single sign-on stops working.",
+            action,
+        ],
+    )
+
+
 _WRITERS: dict[AlertKind, Callable[[dict[str, Any]], tuple[str, list[str]]]] = {
     AlertKind.SEATS_LOW: _seats_low,
     AlertKind.SEATS_EXHAUSTED: _seats_exhausted,
@@ -157,4 +180,5 @@ _WRITERS: dict[AlertKind, Callable[[dict[str, Any]], tuple[str, list[str]]]] = {
     AlertKind.CONTRACT_RENEWED: _contract_renewed,
     AlertKind.CONTRACT_ENDING: _contract_ending,
     AlertKind.WEBHOOK_DISABLED: _webhook_disabled,
+    AlertKind.CERTIFICATE_EXPIRING: _certificate_expiring,
 }

@@ -12,6 +12,8 @@ import datetime as dt
 import uuid
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
@@ -22,6 +24,7 @@ from app.models import (
     AlertMark,
     AlertStatus,
     Contract,
+    IdentityProvider,
     Invoice,
     SeatEvent,
     SeatEventKind,
@@ -31,6 +34,7 @@ from app.models import (
 )
 
 CONTRACT_END_NOTICE_DAYS = (30, 7, 1)
+CERTIFICATE_NOTICE_DAYS = (30, 7, 1)
 MAX_NAMES_IN_DIGEST = 100
 
 _pools: Table = SeatPool.__table__  # type: ignore[assignment]
@@ -227,6 +231,70 @@ def contract_end_notices(session: Session, *, today: dt.date) -> list[Alert]:
         )
     session.flush()
     return written
+
+
+def certificate_notices(session: Session, *, today: dt.date) -> list[Alert]:
+    """Warn 30, 7 and 1 days before a certificate a sign-in depends on expires (periodic).
+
+    Checks every pinned IdP signing certificate (several may overlap during a rotation) and
+    the organization's own SP certificate. Each notice is marked per certificate fingerprint,
+    like the contract-end notices, so it is written once. seatgate's JWT signing keys are
+    bare keys without an expiry date (rotated with ``seatgate keys rotate``): nothing to warn.
+    """
+    written = []
+    providers = session.scalars(
+        select(IdentityProvider).order_by(IdentityProvider.id).with_for_update(skip_locked=True)
+    ).all()
+    for provider in providers:
+        pinned = [("idp", pem) for pem in provider.certificates] + [("sp", provider.sp_certificate)]
+        for role, pem in pinned:
+            alert = _certificate_notice(session, provider.organization_id, role, pem, today)
+            if alert is not None:
+                written.append(alert)
+    session.flush()
+    return written
+
+
+def _certificate_notice(
+    session: Session, organization_id: int, role: str, pem: str, today: dt.date
+) -> Alert | None:
+    certificate = x509.load_pem_x509_certificate(pem.encode())
+    expires = certificate.not_valid_after_utc
+    days_left = (expires.date() - today).days
+    if not 0 < days_left <= max(CERTIFICATE_NOTICE_DAYS):
+        return None
+    fingerprint = certificate.fingerprint(hashes.SHA256()).hex()[:32]
+    marks = {days: f"cert:{fingerprint}:{days}" for days in CERTIFICATE_NOTICE_DAYS}
+    already = set(
+        session.scalars(
+            select(AlertMark.mark).where(
+                AlertMark.organization_id == organization_id,
+                AlertMark.mark.in_(list(marks.values())),
+            )
+        )
+    )
+    due = [
+        days for days in CERTIFICATE_NOTICE_DAYS if days_left <= days and marks[days] not in already
+    ]
+    if not due:
+        return None
+    for days in due:
+        session.add(AlertMark(organization_id=organization_id, mark=marks[days]))
+    purchased, assigned = _counts(session, organization_id)
+    return _write(
+        session,
+        organization_id,
+        AlertKind.CERTIFICATE_EXPIRING,
+        {
+            "certificate": role,
+            "subject": certificate.subject.rfc4514_string(),
+            "sha256": certificate.fingerprint(hashes.SHA256()).hex(":"),
+            "expires_at": expires.isoformat(),
+            "days_left": days_left,
+            **_seats(purchased, assigned),
+        },
+        now=utcnow(),
+    )
 
 
 def webhook_disabled(session: Session, webhook: Webhook, reason: str) -> Alert:

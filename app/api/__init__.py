@@ -4,4 +4,4 @@ from flask import Blueprint
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1", cli_group=None)
 
-from app.api import alerts, auth, billing, errors, openapi  # noqa: E402,F401 - registers routes
+from app.api import alerts, auth, billing, errors, logs, openapi  # noqa: E402,F401 - registers routes

@@ -39,6 +39,7 @@ ALGORITHM = "HS256"
 DEFAULT_TTL_SECONDS = 900
 MAX_TTL_SECONDS = 24 * 3600
 OWNER_ROLES = (Role.OWNER.value, Role.PRIMARY_OWNER.value)
+LOG_ROLES = (*OWNER_ROLES, Role.ADMIN.value)
 
 
 class Unauthenticated(Exception):
@@ -114,6 +115,11 @@ def _api_token_claims(token: str) -> dict[str, Any]:
 
 def owner_of(session: Session, slug: str, caller: Caller) -> Organization:
     """The organization, if the caller is one of its active owners; else 404."""
+    return member_of(session, slug, caller, OWNER_ROLES)
+
+
+def member_of(session: Session, slug: str, caller: Caller, roles: tuple[str, ...]) -> Organization:
+    """The organization, if the caller is one of its active members with one of ``roles``."""
     if caller.organization_slug != slug:
         raise NotFound()
     organization = session.scalar(select(Organization).where(Organization.slug == slug))
@@ -123,7 +129,7 @@ def owner_of(session: Session, slug: str, caller: Caller) -> Organization:
         or member is None
         or member.organization_id != organization.id
         or not member.active
-        or member.role not in OWNER_ROLES
+        or member.role not in roles
     ):
         raise NotFound()
     return organization

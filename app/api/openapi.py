@@ -189,8 +189,33 @@ def document(server_url: str) -> dict[str, Any]:
                     "responses": {"200": _json("Alerts", {"type": "object"}), **read},
                 }
             },
+            "/orgs/{slug}/logs/sign-ins": {
+                "get": {
+                    "summary": "Sign-in connection log, newest first (Owners and Admins)",
+                    "parameters": [_SLUG, *_LOG_QUERY, _query("outcome", {"type": "string"})],
+                    "responses": {"200": _json("Sign-ins", {"type": "object"}), **read},
+                }
+            },
+            "/orgs/{slug}/logs/scim": {
+                "get": {
+                    "summary": "SCIM request log, redacted, newest first (Owners and Admins)",
+                    "parameters": [_SLUG, *_LOG_QUERY, _query("status", {"type": "integer"})],
+                    "responses": {"200": _json("SCIM requests", {"type": "object"}), **read},
+                }
+            },
         },
     }
+
+
+def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "schema": schema}
+
+
+_LOG_QUERY = [
+    _query("failed", {"type": "string", "enum": ["1"]}),
+    _query("before", {"type": "integer"}),
+    _query("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
+]
 
 
 @blueprint.get("/openapi.json")

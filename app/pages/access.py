@@ -21,6 +21,8 @@ from app.models import Member, Organization, Role
 from app.sessions import InvalidToken, verify
 
 OWNER_ROLES = frozenset({Role.OWNER.value, Role.PRIMARY_OWNER.value})
+# Connection logs are for whoever runs the integration: admins too, unlike billing (R8).
+LOG_ROLES = OWNER_ROLES | {Role.ADMIN.value}
 
 
 class SignInRequired(HTTPException):
@@ -50,6 +52,12 @@ def session_token() -> str | None:
 
 
 def require_owner(session: Session) -> Viewer:
+    return require_role(session, OWNER_ROLES)
+
+
+def require_role(session: Session, roles: frozenset[str]) -> Viewer:
+    """The signed-in, active member of the session's organization, if their role is in
+    ``roles``; anyone else gets the "not found" page."""
     token = session_token()
     if token is None:
         raise SignInRequired()
@@ -58,7 +66,7 @@ def require_owner(session: Session) -> Viewer:
     except InvalidToken:
         raise SignInRequired() from None
     member = session.get(Member, int(claims["sub"]))
-    if member is None or member.role not in OWNER_ROLES or not member.active:
+    if member is None or member.role not in roles or not member.active:
         raise NotFound()
     organization = session.get(Organization, member.organization_id)
     if organization is None or organization.slug != claims.get("org"):

@@ -21,7 +21,7 @@ from werkzeug.exceptions import BadRequest, Forbidden, NotFound
 from wtforms.validators import ValidationError
 
 from app import billing as billing_domain
-from app import database_of, seat_reports, settings_of
+from app import database_of, seat_reports, settings_of, waiting_list
 from app.alerts import inbox
 from app.errors import NotFound as DomainNotFound
 from app.errors import SeatgateError
@@ -100,6 +100,7 @@ def billing() -> str:
             and contract.plan_type == PlanType.ANNUAL_INVOICED.value,
             waiting=seat_reports.waiting_list(session, viewer.organization),
             seatless=viewer.member.seat is None,
+            auto_provision=waiting_list.auto_provision(session, viewer.organization.id),
             source_labels=SOURCE_LABELS,
             alerts=_recent_alerts(session, viewer),
         )

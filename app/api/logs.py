@@ -1,0 +1,44 @@
+"""``/api/v1/orgs/<slug>/logs/{sign-ins,scim}``: connection logs for owners and admins.
+
+Query parameters: ``failed=1`` (refusals / 4xx-5xx only), ``outcome`` (sign-ins), ``status``
+(SCIM), ``before`` (an id, to page back), ``limit`` (1-100).
+"""
+
+from __future__ import annotations
+
+from flask import Response, current_app, jsonify, request
+
+from app import connection_logs, database_of
+from app.api import blueprint
+from app.api.auth import LOG_ROLES, authenticated_caller, member_of
+from app.connection_logs import PAGE_SIZE, LogFilter
+
+
+def log_filter() -> LogFilter:
+    """The filter from the query string (pages and API alike); bad numbers are ignored."""
+    limit = request.args.get("limit", type=int) or PAGE_SIZE
+    return LogFilter(
+        outcome=request.args.get("outcome") or None,
+        status=request.args.get("status", type=int),
+        failed_only=request.args.get("failed") in {"1", "true", "on"},
+        before_id=request.args.get("before", type=int),
+        limit=min(max(limit, 1), PAGE_SIZE),
+    )
+
+
+@blueprint.get("/orgs/<slug>/logs/sign-ins")
+def sign_in_logs(slug: str) -> Response:
+    caller = authenticated_caller()
+    with database_of(current_app).unit_of_work(write=False) as session:
+        organization = member_of(session, slug, caller, LOG_ROLES)
+        entries = connection_logs.sign_ins(session, organization.id, log_filter())
+        return jsonify(sign_ins=[connection_logs.sign_in_dict(e) for e in entries])
+
+
+@blueprint.get("/orgs/<slug>/logs/scim")
+def scim_logs(slug: str) -> Response:
+    caller = authenticated_caller()
+    with database_of(current_app).unit_of_work(write=False) as session:
+        organization = member_of(session, slug, caller, LOG_ROLES)
+        entries = connection_logs.scim_requests(session, organization.id, log_filter())
+        return jsonify(requests=[connection_logs.scim_request_dict(e) for e in entries])

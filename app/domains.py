@@ -1,0 +1,81 @@
+"""An organization's e-mail domains: when it lists any, its members must belong to one.
+
+The check runs before any seat is claimed (SCIM creation and e-mail changes, SSO sign-in),
+so a refused address never takes a seat. Domains are added by an operator, who has verified
+that the organization owns them; an organization with no domain listed accepts any address.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from app import audit
+from app.errors import DomainNotAllowed, InvalidInput, NotFound
+from app.ledger import Actor
+from app.models import Organization, OrganizationDomain, utcnow
+
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def normalize_domain(text: str) -> str:
+    domain = text.strip().rstrip(".").lower()
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise InvalidInput(f"{text!r} is not a domain name.") from exc
+    if not _DOMAIN.match(domain):
+        raise InvalidInput(f"{text!r} is not a domain name such as example.com.")
+    return domain
+
+
+def list_domains(session: Session, organization_id: int) -> list[str]:
+    return list(
+        session.scalars(
+            select(OrganizationDomain.domain)
+            .where(OrganizationDomain.organization_id == organization_id)
+            .order_by(OrganizationDomain.domain)
+        )
+    )
+
+
+def add_domain(session: Session, organization: Organization, text: str, *, actor: Actor) -> str:
+    domain = normalize_domain(text)
+    if domain not in list_domains(session, organization.id):
+        session.add(
+            OrganizationDomain(organization_id=organization.id, domain=domain, created_at=utcnow())
+        )
+        audit.record(session, actor, "domain.add", organization_id=organization.id, target=domain)
+        session.flush()
+    return domain
+
+
+def remove_domain(session: Session, organization: Organization, text: str, *, actor: Actor) -> str:
+    domain = normalize_domain(text)
+    removed = session.execute(
+        delete(OrganizationDomain).where(
+            OrganizationDomain.organization_id == organization.id,
+            OrganizationDomain.domain == domain,
+        )
+    )
+    if not removed.rowcount:  # type: ignore[attr-defined]
+        raise NotFound(f"{domain} is not a domain of organization {organization.slug!r}.")
+    audit.record(session, actor, "domain.remove", organization_id=organization.id, target=domain)
+    return domain
+
+
+def check_allowed(session: Session, organization_id: int, email: str) -> None:
+    """Raise :class:`DomainNotAllowed` unless ``email`` is in one of the organization's domains
+    (or the organization lists none)."""
+    domains = list_domains(session, organization_id)
+    if not domains:
+        return
+    _, _, domain = email.rpartition("@")
+    domain = domain.rstrip(".").lower()
+    if any(domain == allowed or domain.endswith("." + allowed) for allowed in domains):
+        return
+    raise DomainNotAllowed(
+        f"{email} is not in this organization's e-mail domains ({', '.join(domains)})."
+    )

@@ -1,0 +1,207 @@
+"""``/readyz``, ``/metrics`` (Prometheus) and the per-request access log.
+
+Two kinds of metrics, kept apart on purpose:
+
+- per-process counters and histograms (HTTP requests by route and status, latency, SAML
+  sign-in outcomes by reason), counted where they happen; with several gunicorn workers each
+  worker reports its own, so sum them across scrapes by ``instance``;
+- figures read from the database at scrape time (seats per organization, refusals by source,
+  the alert outbox), identical whichever instance answers, because the database is the truth
+  shared by every instance.
+
+Every app gets its own registry, so several apps in one process (tests) never collide.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+
+from alembic.script import ScriptDirectory
+from flask import Flask, Response, current_app, g, jsonify, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select, text
+
+from app import database_of
+from app.db import Database
+from app.migrations_runner import alembic_config, current_revision
+from app.models import (
+    Alert,
+    AlertDelivery,
+    AlertStatus,
+    DeliveryStatus,
+    Organization,
+    SeatEvent,
+    SeatEventKind,
+    SeatPool,
+)
+from app.web import request_id
+
+EXTENSION = "seatgate.metrics"
+log = logging.getLogger("seatgate.http")
+
+
+class Metrics:
+    """The app's registry and its in-process instruments."""
+
+    def __init__(self, database: Database) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "seatgate_http_requests",
+            "HTTP requests by route, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "seatgate_http_request_duration_seconds",
+            "HTTP request latency by route",
+            ["route", "method"],
+            registry=self.registry,
+        )
+        self.sign_ins = Counter(
+            "seatgate_saml_sign_ins",
+            "SAML sign-ins at the ACS by outcome and, for refusals, the failed step",
+            ["outcome", "reason"],
+            registry=self.registry,
+        )
+        self.registry.register(DatabaseCollector(database))
+
+
+def count_sign_in(outcome: str, reason: str) -> None:
+    """Count one SAML sign-in (called by the SSO adapter when it logs the sign-in)."""
+    metrics: Metrics = current_app.extensions[EXTENSION]
+    metrics.sign_ins.labels(outcome=outcome, reason=reason).inc()
+
+
+class DatabaseCollector(Collector):
+    """Seat and outbox figures, read from the shared database at each scrape."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def collect(self) -> Iterator[Metric]:
+        purchased = GaugeMetricFamily(
+            "seatgate_seats_purchased", "Seats purchased", labels=["organization"]
+        )
+        assigned = GaugeMetricFamily(
+            "seatgate_seats_assigned", "Seats assigned", labels=["organization"]
+        )
+        free = GaugeMetricFamily("seatgate_seats_free", "Seats free", labels=["organization"])
+        refusals = CounterMetricFamily(
+            "seatgate_seat_refusals", "Seat claims refused, by source", labels=["source"]
+        )
+        outbox = GaugeMetricFamily(
+            "seatgate_alert_outbox_depth",
+            "Alerts not yet fanned out and deliveries not yet sent",
+            labels=["stage"],
+        )
+        failures = CounterMetricFamily(
+            "seatgate_alert_delivery_failures", "Failed alert delivery attempts"
+        )
+        failing = GaugeMetricFamily(
+            "seatgate_alert_deliveries_failing", "Unsent deliveries whose last attempt failed"
+        )
+        with self.database.unit_of_work(write=False) as session:
+            pools = session.execute(
+                select(Organization.slug, SeatPool.purchased, SeatPool.assigned).join(
+                    SeatPool, SeatPool.organization_id == Organization.id
+                )
+            )
+            for slug, bought, used in pools:
+                purchased.add_metric([slug], bought)
+                assigned.add_metric([slug], used)
+                free.add_metric([slug], bought - used)
+            for source, number in session.execute(
+                select(SeatEvent.source, func.count())
+                .where(SeatEvent.kind == SeatEventKind.REFUSE.value)
+                .group_by(SeatEvent.source)
+            ):
+                refusals.add_metric([source], number)
+            waiting_alerts = session.scalar(
+                select(func.count()).where(
+                    Alert.status.in_([AlertStatus.PENDING.value, AlertStatus.COLLECTING.value])
+                )
+            )
+            outbox.add_metric(["alerts"], waiting_alerts or 0)
+            pending = DeliveryStatus.PENDING.value
+            unsent = session.scalar(select(func.count()).where(AlertDelivery.status == pending))
+            outbox.add_metric(["deliveries"], unsent or 0)
+            attempts, sent = session.execute(
+                select(
+                    func.coalesce(func.sum(AlertDelivery.attempts), 0),
+                    func.count().filter(AlertDelivery.status == DeliveryStatus.SENT.value),
+                )
+            ).one()
+            failures.add_metric([], int(attempts) - int(sent))
+            failing.add_metric(
+                [],
+                session.scalar(
+                    select(func.count()).where(
+                        AlertDelivery.status == pending, AlertDelivery.attempts > 0
+                    )
+                )
+                or 0,
+            )
+        yield from (purchased, assigned, free, refusals, outbox, failures, failing)
+
+
+def init_app(flask_app: Flask) -> None:
+    database = database_of(flask_app)
+    metrics = Metrics(database)
+    flask_app.extensions[EXTENSION] = metrics
+    head = ScriptDirectory.from_config(alembic_config(database.settings.url)).get_current_head()
+
+    @flask_app.before_request
+    def _start_clock() -> None:
+        g.request_started = time.perf_counter()
+
+    @flask_app.after_request
+    def _observe(response: Response) -> Response:
+        elapsed = time.perf_counter() - g.get("request_started", time.perf_counter())
+        route = request.url_rule.rule if request.url_rule else "(unmatched)"
+        metrics.requests.labels(route, request.method, str(response.status_code)).inc()
+        metrics.latency.labels(route, request.method).observe(elapsed)
+        log.info(
+            "request",
+            extra={
+                "request_id": request_id(),
+                "method": request.method,
+                "route": route,
+                "status": response.status_code,
+                "latency_ms": round(elapsed * 1000, 1),
+            },
+        )
+        return response
+
+    @flask_app.get("/readyz")
+    def readyz() -> tuple[Response, int]:
+        """Ready for traffic: the database answers and its schema is the code's head."""
+        try:
+            with database.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            current = current_revision(database.engine)
+        except Exception:
+            log.exception("readiness check failed", extra={"request_id": request_id()})
+            return jsonify(status="unavailable", database="unreachable"), 503
+        if current != head:
+            return jsonify(
+                status="unavailable",
+                database="ok",
+                migrations="pending",
+                revision=current,
+                head=head,
+            ), 503
+        return jsonify(status="ready", database="ok", migrations="current", revision=current), 200
+
+    @flask_app.get("/metrics")
+    def prometheus_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), mimetype=CONTENT_TYPE_LATEST)

@@ -1,0 +1,122 @@
+"""The waiting list: refused SCIM users are kept with what the IdP sent and, when the owners
+allow it, provisioned oldest first by a purchase — never beyond the seats there are."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+from flask import Flask
+from sqlalchemy import select
+
+from app import billing, waiting_list
+from app.db import Database
+from app.directory import Profile
+from app.errors import SeatRefused
+from app.ledger import claim_seat, recount, seat_usage
+from app.models import Member, Role, WaitingEntry
+from app.organizations import add_member, get_member, get_organization
+from tests.factories import OPERATOR, make_org
+from tests.scim.conftest import ERROR, Scim, issue_token, user
+
+
+def buy(database: Database, slug: str, quantity: int, key: str | None = None) -> None:
+    with database.unit_of_work() as session:
+        organization = get_organization(session, slug)
+        owner = get_member(session, organization, f"owner@{slug}.example.com")
+        billing.purchase_seats(
+            session, organization, quantity, buyer=owner, actor=OPERATOR, idempotency_key=key
+        )
+
+
+def entries(database: Database) -> list[WaitingEntry]:
+    with database.unit_of_work(write=False) as session:
+        return list(session.scalars(select(WaitingEntry).order_by(WaitingEntry.id)))
+
+
+def test_refused_users_wait_and_are_provisioned_oldest_first_when_allowed(
+    app: Flask,
+    client,
+    database: Database,  # type: ignore[no-untyped-def]
+) -> None:
+    make_org(database, "acme", seats=1)
+    scim = Scim(client, issue_token(database, "acme"))
+    assert scim.post("/Users", user("first@acme.example.com")).status_code == 201
+    for name in ("ann", "bob", "cid"):
+        refused = scim.post("/Users", user(f"{name}@acme.example.com", password="s3cret!"))
+        assert refused.status_code == 403 and refused.get_json()["schemas"] == [ERROR]
+    scim.post("/Users", user("ann@acme.example.com"))  # a retry counts as another attempt
+    waiting = entries(database)
+    assert [(e.email, e.source, e.attempts) for e in waiting] == [
+        ("ann@acme.example.com", "scim", 2),
+        ("bob@acme.example.com", "scim", 1),
+        ("cid@acme.example.com", "scim", 1),
+    ]
+    assert waiting[1].request["profile"]["user_name"] == "bob@acme.example.com"
+    assert "s3cret!" not in json.dumps(waiting[1].request)
+
+    buy(database, "acme", 1)  # the setting is off by default: the seat stays free
+    assert all(e.provisioned_at is None for e in entries(database))
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["waiting-list", "auto", "acme", "--on"]).exit_code == 0
+    buy(database, "acme", 1)  # two free seats now: ann and bob, not cid
+    shown = json.loads(runner.invoke(args=["waiting-list", "show", "acme"]).output)
+    assert shown["auto_provision"] is True
+    assert [e["email"] for e in shown["waiting"]] == ["cid@acme.example.com"]
+    with database.unit_of_work(write=False) as session:
+        usage = seat_usage(session, get_organization(session, "acme").id)
+    assert (usage.purchased, usage.assigned) == (3, 3)
+
+    # The IdP's create-or-match probe finds the provisioned user; creating it again conflicts.
+    found = scim.get("/Users", filter='userName eq "bob@acme.example.com"').get_json()
+    assert found["totalResults"] == 1 and found["Resources"][0]["active"] is True
+    again = scim.post("/Users", user("bob@acme.example.com"))
+    assert again.status_code == 409 and again.get_json()["scimType"] == "uniqueness"
+
+
+def test_concurrent_purchases_and_claims_never_oversell(database: Database) -> None:
+    org_id = make_org(database, "race", seats=2)
+    with database.unit_of_work() as session:
+        organization = get_organization(session, "race")
+        waiting_list.set_auto_provision(session, organization, True, actor=OPERATOR)
+        for i in range(6):
+            name = f"waiting{i}@race.example.com"
+            waiting_list.wait_for_scim(
+                session,
+                org_id,
+                Profile(user_name=name, multi_valued={"emails": [{"value": name}]}),
+            )
+        contenders = [
+            add_member(
+                session, organization, f"walk-in{i}@race.example.com", Role.USER, actor=OPERATOR
+            ).id
+            for i in range(8)
+        ]
+
+    def claim(member_id: int) -> None:
+        try:
+            with database.unit_of_work() as session:
+                member = session.get(Member, member_id)
+                assert member is not None
+                claim_seat(session, member, actor=OPERATOR)
+        except SeatRefused:
+            pass
+
+    workers = [threading.Thread(target=buy, args=(database, "race", 2, f"k{i}")) for i in range(3)]
+    workers += [threading.Thread(target=claim, args=(m,)) for m in contenders]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+    with database.unit_of_work(write=False) as session:
+        counted = recount(session, org_id)
+        seated = session.scalars(select(Member).where(Member.organization_id == org_id)).all()
+        holders = sum(1 for member in seated if member.seat is not None)
+    assert counted.stored_purchased == 8
+    assert counted.consistent  # the ledger, the counters and the assignment rows agree
+    assert counted.stored_assigned == holders <= 8  # never oversold, nobody holds two seats
+    waiting = entries(database)
+    assert all(e.member_id is not None for e in waiting if e.provisioned_at is not None)
+    # No seat was left free while someone was still waiting after the last purchase.
+    assert holders == 8 or all(e.provisioned_at is not None for e in waiting)
