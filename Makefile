@@ -30,7 +30,7 @@ run: install
 	$(BIN)/seatgate serve --host 127.0.0.1 --port 8000
 
 test: install-test
-	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered
+	$(BIN)/pytest -n auto --cov --cov-report=term-missing:skip-covered
 
 lint: install-test
 	$(BIN)/ruff check .

@@ -347,6 +347,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         str(workers or server.workers),
         "--access-logfile",
         "-",
+        "--no-control-socket",  # several instances on one host must not fight over one socket
         "app.wsgi:application",
     ]
     os.execv(sys.executable, argv)  # noqa: S606 - replaces this process with gunicorn
