@@ -22,7 +22,7 @@ from app.errors import SeatgateError
 from app.ledger import Actor
 from app.models import Source, utcnow
 from app.scim_tokens import Authenticated, authenticate, touch
-from app.web import request_id
+from app.web import DATABASE_OUTAGES, database_unavailable, passthrough_headers, request_id
 from scim.errors import (
     InvalidSyntax,
     InvalidValue,
@@ -157,7 +157,16 @@ def _expected_error(error: Exception) -> Response:
 @blueprint.errorhandler(HTTPException)
 def _http_error(error: HTTPException) -> Response:
     status = error.code or 500
-    return scim_response(error_body(status, None, error.description or error.name), status)
+    detail = error.description or error.name
+    return scim_response(error_body(status, None, detail), status, passthrough_headers(error))
+
+
+def _database_outage(error: Exception) -> Response:
+    return _http_error(database_unavailable(error))
+
+
+for _outage in DATABASE_OUTAGES:
+    blueprint.register_error_handler(_outage, _database_outage)
 
 
 @blueprint.errorhandler(Exception)
