@@ -39,6 +39,13 @@ SOAK_SECONDS ?= 120
 soak: install-test
 	$(BIN)/python -m tests.soak.harness --seconds $(SOAK_SECONDS)
 
+# Generated SCIM and JSON API requests (hypothesis, schemathesis): 2 tests x 2 engines x
+# FUZZ_EXAMPLES requests each, over 10,000 in all with the default. Set
+# SEATGATE_TEST_POSTGRES_URL to fuzz PostgreSQL too (without it: SQLite only, so raise FUZZ_EXAMPLES).
+FUZZ_EXAMPLES ?= 2600
+fuzz: install-test
+	SEATGATE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -p no:logging tests/fuzz
+
 lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -199,18 +199,18 @@ def _get_user(resource_id: str) -> Response:
 
 
 def _replace_user(resource_id: str) -> Response:
-    profile = parse_user(json_body())
     with _unit(write=True) as session:
-        user = _load(session, resource_id)
+        user = _load(session, resource_id)  # first: another organization's id is 404 (I7)
+        profile = parse_user(json_body())
         _check_if_match(user)
         directory.update(session, user, profile, actor=actor())
         return _user_response(user)
 
 
 def _patch_user(resource_id: str) -> Response:
-    body = json_body()
     with _unit(write=True) as session:
-        user = _load(session, resource_id)
+        user = _load(session, resource_id)  # first: another organization's id is 404 (I7)
+        body = json_body()
         _check_if_match(user)
         patched = apply_patch(render_user(user, base_url()), body)
         directory.update(session, user, parse_user(patched), actor=actor())
