@@ -14,8 +14,10 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, request
+from flask.blueprints import BlueprintSetupState
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import PathConverter
 
 from app import database_of, settings_of
 from app.errors import SeatgateError
@@ -180,8 +182,20 @@ def _not_found(rest: str) -> Response:
     raise ResourceNotFound(f"There is no SCIM endpoint at {request.path}.")
 
 
+class AnyPath(PathConverter):
+    """Like ``path``, but also matches control characters (``%0A``), so that every path under
+    ``/scim/v2`` reaches this blueprint and answers in SCIM form."""
+
+    regex = r"[^/][\s\S]*?"
+
+
+@blueprint.record_once
+def _register_converter(state: BlueprintSetupState) -> None:
+    state.app.url_map.converters["scim_any"] = AnyPath
+
+
 blueprint.add_url_rule(
-    "/<path:rest>", endpoint="unknown", view_func=_not_found, methods=ALL_METHODS
+    "/<scim_any:rest>", endpoint="unknown", view_func=_not_found, methods=ALL_METHODS
 )
 for root in ("", "/"):
     blueprint.add_url_rule(

@@ -16,9 +16,10 @@ import redis
 from flask import Flask
 
 from app import create_app, database_of
-from app.db import Database
+from app.db import Database, postgresql_connect_args
 from app.models import Role
 from app.rate_limits import RateLimiter
+from app.settings import SettingsError, load_settings
 from tests.app.alerts.peers import free_port
 from tests.app.conftest import OWNER, session_token
 from tests.factories import add_users, make_org
@@ -140,3 +141,32 @@ def test_an_unreachable_redis_falls_back_to_counting_locally() -> None:
     limiter = RateLimiter(2, f"redis://127.0.0.1:{free_port()}/0")
     token = secrets.token_urlsafe(16)
     assert [limiter.check(token, now=60.0) for _ in range(3)] == [None, None, 60]
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"SEATGATE_REDIS_URL": "http://redis"}, "redis_url: expected redis://"),
+        ({"SEATGATE_DATABASE_STATEMENT_TIMEOUT": "0"}, "database.statement_timeout"),
+        ({"SEATGATE_LIMITS_MAX_BODY_BYTES": "10"}, "limits.max_body_bytes"),
+        ({"SEATGATE_OPERATORS_WEBHOOK_URL": "ftp://x"}, "operators.webhook_url"),
+        ({"SEATGATE_OPERATORS_EMAIL": "nobody"}, "operators.email"),
+    ],
+)
+def test_bad_limit_and_operator_settings_name_the_setting(
+    environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(SettingsError, match=message.replace(".", r"\.")):
+        load_settings(environ=environ)
+
+
+def test_postgresql_waits_come_from_the_settings() -> None:
+    settings = load_settings(
+        environ={
+            "SEATGATE_DATABASE_CONNECT_TIMEOUT": "3",
+            "SEATGATE_DATABASE_STATEMENT_TIMEOUT": "7",
+        }
+    )
+    arguments = postgresql_connect_args(settings.database)
+    assert arguments["connect_timeout"] == 3
+    assert arguments["options"] == "-c statement_timeout=7000 -c lock_timeout=7000"

@@ -193,3 +193,13 @@ def test_generated_scim_requests(tenants: Tenants) -> None:
 
     one_request()
     assert_invariants(tenants.database)
+
+
+def test_control_characters_in_paths_answer_in_scim_form(tenants: Tenants) -> None:
+    """Found by the fuzzer: ``/scim/v2/0%0A`` once fell through to the JSON 404."""
+    client = tenants.app.test_client()
+    headers = {"Authorization": f"Bearer {tenants.acme.scim_token}"}
+    for path in ("/scim/v2/0%0A", "/scim/v2/%0D%0Ax", "/scim/v2/Users/%0A"):
+        reply = client.get(path, headers=headers)
+        assert reply.status_code == 404, describe(reply)
+        assert reply.get_json()["schemas"] == [ERROR], describe(reply)

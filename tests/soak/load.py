@@ -33,8 +33,10 @@ class Plan:
     base_url: str
     slug: str
     token: str
-    deadline: float  # time.time() at which to stop
+    seconds: float  # how long the load lasts once every worker is ready
     pause: float  # seconds between operations of one worker
+    minimum: int  # operations each worker does at least, however slow the machine
+    directory: str  # where workers say they are ready and learn when to start
     idp_key: str = ""
     idp_cert: str = ""
     inactive_ids: tuple[str, ...] = ()
@@ -46,9 +48,22 @@ class Answer:
     worker: str
     kind: str  # create, deactivate, reactivate, sign_in
     status: int
-    in_form: bool  # a refusal (403) in the protocol's own form
+    in_form: bool  # a refusal (403) in the protocol's own form; a 503 with Retry-After
     retried: bool  # a retry of an operation that failed with 5xx / a broken connection
     detail: str = ""
+
+
+START_FILE = "start"
+
+
+def ready_and_wait(plan: Plan, worker: str) -> float:
+    """Say this worker is set up, wait for the harness's start signal; returns the deadline."""
+    directory = Path(plan.directory)
+    (directory / f"ready-{worker}").touch()
+    start = directory / START_FILE
+    while not start.exists():
+        time.sleep(0.05)
+    return float(start.read_text() or time.time()) + plan.seconds
 
 
 class Client:
@@ -56,6 +71,10 @@ class Client:
         self.worker = worker
         self.http = requests.Session()
         self.answers: list[Answer] = []
+        self.deadline = float("inf")
+
+    def done(self, plan: Plan, operations: int) -> bool:
+        return time.time() >= self.deadline and operations >= plan.minimum
 
     def call(self, kind: str, method: str, url: str, retried: bool, **options: Any) -> Any:
         """One request; records it and returns the response (``None`` if there was none)."""
@@ -80,7 +99,9 @@ class Client:
 
 
 def in_form(response: requests.Response) -> bool:
-    """A 403 seat refusal in its protocol's form (other statuses: not applicable, True)."""
+    """A 403 seat refusal in its protocol's form, a 503 with ``Retry-After`` (others: True)."""
+    if response.status_code == 503:
+        return response.headers.get("Retry-After", "").isdigit()
     if response.status_code != 403:
         return True
     kind = response.headers.get("Content-Type", "")
@@ -95,9 +116,9 @@ def failed(response: requests.Response | None) -> bool:
 
 
 def retrying(plan: Plan, client: Client, kind: str, method: str, url: str, **options: Any) -> Any:
-    """Repeat an operation until it gets a non-5xx answer (or the run is over)."""
+    """Repeat an operation until it gets a non-5xx answer (or the run is long over)."""
     response = client.call(kind, method, url, False, **options)
-    while failed(response) and time.time() < plan.deadline + 20:
+    while failed(response) and time.time() < client.deadline + 20:
         time.sleep(0.5)
         response = client.call(kind, method, url, True, **options)
     return response
@@ -116,8 +137,9 @@ def set_active(plan: Plan, client: Client, user_id: str, active: bool, kind: str
 def scim_churn(plan: Plan, worker: str) -> list[Answer]:
     """Create users; deactivate every other one created, so seats keep changing hands."""
     client = Client(worker)
+    client.deadline = ready_and_wait(plan, worker)
     for number in itertools.count():
-        if time.time() >= plan.deadline:
+        if client.done(plan, number):
             break
         email = f"{worker}-{number}@{plan.slug}.example.com"
         body = {
@@ -139,8 +161,9 @@ def scim_churn(plan: Plan, worker: str) -> list[Answer]:
 def scim_reactivate(plan: Plan, worker: str) -> list[Answer]:
     """Reactivate inactive users in turn (a seat each); release again after a success."""
     client = Client(worker)
-    for user_id in itertools.cycle(plan.inactive_ids):
-        if time.time() >= plan.deadline:
+    client.deadline = ready_and_wait(plan, worker)
+    for number, user_id in enumerate(itertools.cycle(plan.inactive_ids)):
+        if client.done(plan, number):
             break
         answer = set_active(plan, client, user_id, True, "reactivate")
         if answer is not None and answer.status_code == 200:
@@ -156,13 +179,14 @@ def sso_just_in_time(plan: Plan, worker: str) -> list[Answer]:
     http = requests.Session()
     metadata = http.get(f"{plan.base_url}/sso/{plan.slug}/metadata", timeout=CLIENT_TIMEOUT)
     idp = TestIdentityProvider(KeyPair(Path(plan.idp_key), Path(plan.idp_cert)), [metadata.text])
+    client.deadline = ready_and_wait(plan, worker)
     for number in itertools.count():
-        if time.time() >= plan.deadline:
+        if client.done(plan, number):
             break
         email = f"{worker}-{number}@{plan.slug}.example.com"
         response = None
         retried = False
-        while failed(response) and time.time() < plan.deadline + 20:
+        while failed(response) and time.time() < client.deadline + 20:
             response = sign_in(plan, client, idp, email, retried)
             retried = True
             if failed(response):

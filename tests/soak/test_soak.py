@@ -27,7 +27,7 @@ def test_two_instances_under_load_and_faults_keep_every_invariant() -> None:
         if REQUIRED:
             pytest.fail(message)
         pytest.skip(message)
-    report = run(seconds=16, seats=6, workers=4)
+    report = run(seconds=12, seats=5, workers=4)
     summary = json.dumps(report.summary(), indent=2, default=str)
     assert report.problems == [], summary
     assert [f.name for f in report.faults] == [
