@@ -260,14 +260,18 @@ def check(stack: Stack, report: Report) -> None:
         if pool.assigned > pool.purchased or holders != pool.assigned:
             problems.append(f"I1/I3: pool {tuple(pool)}, {holders} assignment rows")
         verify = subprocess.run(
-            [sys.executable, "-m", "app.cli", "ledger", "verify", "--no-alert"],
+            [str(Path(sys.executable).with_name("seatgate")), "ledger", "verify", "--no-alert"],
             env={**os.environ, "SEATGATE_DATABASE_URL": stack.postgres.url, "SEATGATE_ENV": "test"},
             capture_output=True,
             text=True,
             timeout=60,
         )
-        if verify.returncode != 0:
-            problems.append(f"I4: ledger verify exited {verify.returncode}: {verify.stdout}")
+        verified = json.loads(verify.stdout) if verify.stdout.strip() else {}
+        report.facts["ledger_verify"] = verified
+        if verify.returncode != 0 or verified.get("checked") != 1 or not verified["consistent"]:
+            problems.append(
+                f"I4: ledger verify exited {verify.returncode}: {verify.stdout} {verify.stderr}"
+            )
         check_answers(report)
         check_alerts(stack, engine, report)
     finally:

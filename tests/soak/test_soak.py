@@ -30,6 +30,7 @@ def test_two_instances_under_load_and_faults_keep_every_invariant() -> None:
     report = run(seconds=12, seats=5, workers=4)
     summary = json.dumps(report.summary(), indent=2, default=str)
     assert report.problems == [], summary
+    assert report.facts["ledger_verify"]["consistent"] is True, summary
     assert [f.name for f in report.faults] == [
         "sigkill instance a",
         "restart postgresql",
