@@ -45,6 +45,8 @@ DOMAIN_MODULES = [
     "crypto",
     "directory",
     "scim_tokens",
+    "reconciliation",
+    "rate_limits",
 ]
 
 
