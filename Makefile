@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PIP_FLAGS := --only-binary=lxml,xmlsec --disable-pip-version-check -q
 export SEATGATE_DATABASE_URL ?= sqlite:///instance/seatgate.sqlite3
 
-.PHONY: run test lint format install install-test clean
+.PHONY: run test lint format install install-test clean soak fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,20 @@ run: install
 
 test: install-test
 	$(BIN)/pytest -n auto --cov --cov-report=term-missing:skip-covered
+
+# Two instances under gunicorn behind nginx on a PostgreSQL cluster of its own, under load,
+# with an instance SIGKILLed, PostgreSQL restarted and SMTP stopped; then the invariants.
+# Needs the Debian packages nginx, postgresql and xmlsec1. SOAK_SECONDS=600 for a longer run.
+SOAK_SECONDS ?= 120
+soak: install-test
+	$(BIN)/python -m tests.soak.harness --seconds $(SOAK_SECONDS)
+
+# Generated SCIM and JSON API requests (hypothesis, schemathesis): 2 tests x 2 engines x
+# FUZZ_EXAMPLES requests each, over 10,000 in all with the default. Set
+# SEATGATE_TEST_POSTGRES_URL to fuzz PostgreSQL too (without it: SQLite only, so raise FUZZ_EXAMPLES).
+FUZZ_EXAMPLES ?= 2600
+fuzz: install-test
+	SEATGATE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -p no:logging tests/fuzz
 
 lint: install-test
 	$(BIN)/ruff check .

@@ -27,7 +27,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     flask_app.config.update(
         SECRET_KEY=settings.secret_key,
         TESTING=settings.env == "test",
-        MAX_CONTENT_LENGTH=1024 * 1024,
     )
     flask_app.extensions[SETTINGS_EXTENSION] = settings
     flask_app.extensions[DATABASE_EXTENSION] = Database(settings.database)

@@ -23,7 +23,7 @@ from flask import current_app
 from flask.cli import FlaskGroup
 from sqlalchemy.orm import Session
 
-from app import billing, create_app, database_of, scim_tokens, settings_of
+from app import billing, create_app, database_of, reconciliation, scim_tokens, settings_of
 from app.dev_sign_in import create_link
 from app.errors import NotFound, SeatgateError, SeatRefused
 from app.ledger import Actor, claim_seat, recount, release_seat, seat_usage
@@ -316,6 +316,37 @@ def seats_recount(slug: str) -> None:
         result = recount(session, get_organization(session, slug).id)
     emit(result.as_dict())
     if not result.consistent:
+        sys.exit(1)
+
+
+@cli.group()
+def ledger() -> None:
+    """The seat ledger: verify the stored counters against it."""
+
+
+@ledger.command("verify")
+@click.argument("slug", required=False)
+@click.option(
+    "--alert/--no-alert",
+    default=True,
+    show_default=True,
+    help="Tell the operators about drift (ERROR log, [operators] e-mail and webhook)",
+)
+@reports_domain_errors
+def ledger_verify(slug: str | None, alert: bool) -> None:
+    """Recount every organization (or SLUG) from its ledger; exit 1 on any drift (I4).
+
+    Run it periodically (cron, a systemd timer): with drift it alerts the operators.
+    """
+    with database_of(current_app).unit_of_work(write=False) as session:
+        if slug is not None:
+            get_organization(session, slug)  # an unknown slug is an error, not "no drift"
+        report = reconciliation.verify(session, slug)
+    result = report.as_dict()
+    if alert:
+        result["alerted"] = reconciliation.alert_operators(settings_of(current_app), report)
+    emit(result)
+    if report.drifted:
         sys.exit(1)
 
 

@@ -40,10 +40,28 @@ def make_engine(settings: DatabaseSettings) -> Engine:
         pool_size=settings.pool_size,
         max_overflow=settings.pool_size,
         pool_timeout=settings.pool_timeout,
-        pool_pre_ping=True,
+        pool_pre_ping=True,  # a connection broken by a database restart is replaced, not used
         pool_recycle=1800,
-        connect_args={"connect_timeout": 5},
+        connect_args=postgresql_connect_args(settings),
     )
+
+
+def postgresql_connect_args(settings: DatabaseSettings) -> dict[str, Any]:
+    """Bound every wait on PostgreSQL so that an outage answers 503 instead of hanging.
+
+    ``connect_timeout`` bounds opening a connection, ``statement_timeout`` (and the same
+    ``lock_timeout``) any one statement, and TCP keepalives notice a server that vanished
+    without closing the connection (a crashed host, a cut network).
+    """
+    milliseconds = settings.statement_timeout * 1000
+    return {
+        "connect_timeout": settings.connect_timeout,
+        "options": f"-c statement_timeout={milliseconds} -c lock_timeout={milliseconds}",
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+    }
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_s: int) -> None:

@@ -79,7 +79,12 @@ def invoices_of(session: Session, organization: Organization) -> list[Invoice]:
     )
 
 
+MAX_ROW_ID = 2**31 - 1  # ids are 32-bit INTEGER columns
+
+
 def invoice_of(session: Session, organization: Organization, invoice_id: int) -> Invoice:
+    if not 0 < invoice_id <= MAX_ROW_ID:  # no such row; PostgreSQL would refuse the literal
+        raise NotFound(f"No invoice {invoice_id} in this organization.")
     invoice = session.scalar(
         select(Invoice)
         .where(Invoice.organization_id == organization.id, Invoice.id == invoice_id)

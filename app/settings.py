@@ -33,6 +33,9 @@ class DatabaseSettings:
     pool_size: int = 5
     pool_timeout: int = 10
     sqlite_busy_timeout: int = 30
+    connect_timeout: int = 5
+    statement_timeout: int = 30
+    retry_after: int = 5
 
     @property
     def is_sqlite(self) -> bool:
@@ -44,6 +47,22 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 2
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    """Abuse limits. ``requests_per_minute`` is per bearer token; 0 turns the limit off."""
+
+    requests_per_minute: int = 600
+    max_body_bytes: int = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class OperatorSettings:
+    """Where operators hear about problems no organization owner can fix (ledger drift)."""
+
+    email: str = ""
+    webhook_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -91,12 +110,15 @@ class Settings:
     secret_key: str = DEVELOPMENT_SECRET_KEY
     base_url: str = "http://127.0.0.1:8000"
     log_level: str = "INFO"
+    redis_url: str = ""
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     sso: SsoSettings = field(default_factory=SsoSettings)
     logs: LogSettings = field(default_factory=LogSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    operators: OperatorSettings = field(default_factory=OperatorSettings)
 
     @property
     def is_production(self) -> bool:
@@ -243,6 +265,20 @@ def _check(settings: Settings) -> None:
         raise SettingsError("logs.retention_days: must be at least 1")
     if settings.database.pool_size < 1:
         raise SettingsError("database.pool_size: must be at least 1")
+    for name in ("connect_timeout", "statement_timeout", "retry_after"):
+        if getattr(settings.database, name) < 1:
+            raise SettingsError(f"database.{name}: must be at least 1 second")
+    if settings.redis_url and urlsplit(settings.redis_url).scheme not in {"redis", "rediss"}:
+        raise SettingsError(
+            f"redis_url: expected redis:// or rediss://, got {_redact(settings.redis_url)!r}"
+        )
+    if settings.limits.max_body_bytes < 1024:
+        raise SettingsError("limits.max_body_bytes: must be at least 1024")
+    hook = settings.operators.webhook_url
+    if hook and urlsplit(hook).scheme not in {"http", "https"}:
+        raise SettingsError(f"operators.webhook_url: expected an http(s) URL, got {hook!r}")
+    if settings.operators.email and "@" not in settings.operators.email:
+        raise SettingsError("operators.email: expected an e-mail address")
     _check_alerts(settings)
 
 

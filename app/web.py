@@ -1,4 +1,10 @@
-"""HTTP plumbing shared by every blueprint: request ids, health, JSON errors."""
+"""HTTP plumbing shared by every blueprint: request ids, health, errors, limits, headers.
+
+Errors never show a stack trace or SQL: unexpected ones answer a generic message with the
+request id (the details go to the log). A database that cannot be reached answers
+503 with ``Retry-After`` (:class:`DatabaseUnavailable`); blueprints with their own error format
+(SCIM) render the same exception in their format.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +14,58 @@ import uuid
 
 from flask import Flask, Response, current_app, g, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import (
+    HTTPException,
+    RequestEntityTooLarge,
+    ServiceUnavailable,
+    TooManyRequests,
+)
 from werkzeug.wrappers import Response as BaseResponse
 
-from app import database_of
+from app import database_of, settings_of
+from app.rate_limits import RateLimiter
 from app.sessions import IssuedToken
 from app.settings import Settings
 
 log = logging.getLogger("seatgate.web")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+RATE_LIMITER_EXTENSION = "seatgate.rate_limiter"
+
+# What a database outage looks like from here: a refused or broken connection, a statement or
+# lock timeout (OperationalError), a connection closed under us (InterfaceError), or no pooled
+# connection free within ``pool_timeout`` (TimeoutError).
+DATABASE_OUTAGES: tuple[type[Exception], ...] = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+)
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """503 while the database cannot be reached; the client retries after ``retry_after``."""
+
+    description = "The service cannot reach its database at the moment. Retry shortly."
+
+
+def database_unavailable(error: Exception) -> DatabaseUnavailable:
+    """Log an outage (without the statement) and build the 503 to answer."""
+    log.warning(
+        "database unavailable",
+        extra={"request_id": request_id(), "error": type(error.__cause__ or error).__name__},
+    )
+    return DatabaseUnavailable(retry_after=settings_of(current_app).database.retry_after)
+
+
+def passthrough_headers(error: HTTPException) -> dict[str, str]:
+    """Headers an HTTP error carries besides its body's type (``Retry-After``, ``Allow``)."""
+    return {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
 
 
 def request_id() -> str:
@@ -43,14 +91,53 @@ def set_session_cookie(response: BaseResponse, settings: Settings, issued: Issue
 
 
 def init_app(flask_app: Flask) -> None:
+    settings = settings_of(flask_app)
+    flask_app.config["MAX_CONTENT_LENGTH"] = settings.limits.max_body_bytes
+    flask_app.extensions[RATE_LIMITER_EXTENSION] = RateLimiter(
+        settings.limits.requests_per_minute, settings.redis_url
+    )
+    strict_transport = settings.base_url.startswith("https://")
+
     @flask_app.before_request
     def _assign_request_id() -> None:
         request_id()  # returning a value here would replace the response
+
+    @flask_app.before_request
+    def _limit_body() -> None:
+        """Refuse an announced oversized body before any work (a streamed one stops at read)."""
+        if (request.content_length or 0) > settings.limits.max_body_bytes:
+            raise RequestEntityTooLarge(
+                f"The request body is larger than {settings.limits.max_body_bytes} bytes."
+            )
+
+    @flask_app.before_request
+    def _limit_rate() -> None:
+        """Each bearer token gets a budget of requests per minute, before it is even checked."""
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return
+        limiter: RateLimiter = current_app.extensions[RATE_LIMITER_EXTENSION]
+        wait = limiter.check(token.strip())
+        if wait is not None:
+            log.info("rate limited", extra={"request_id": request_id(), "retry_after": wait})
+            raise TooManyRequests(
+                f"More than {limiter.limit} requests a minute with this token; "
+                f"retry in {wait} seconds.",
+                retry_after=wait,
+            )
 
     @flask_app.after_request
     def _stamp(response: Response) -> Response:
         response.headers["X-Request-Id"] = request_id()
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if response.mimetype == "text/html":
+            response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+            response.headers.setdefault("X-Frame-Options", "DENY")
+            response.headers.setdefault("Referrer-Policy", "same-origin")
+        if strict_transport:
+            response.headers.setdefault(
+                "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
+            )
         return response
 
     @flask_app.get("/healthz")
@@ -60,20 +147,29 @@ def init_app(flask_app: Flask) -> None:
                 session.execute(text("SELECT 1"))
         except Exception:
             log.exception("health check failed")
-            return jsonify(status="unavailable", database="unreachable"), 503
+            reply = jsonify(status="unavailable", database="unreachable")
+            reply.headers["Retry-After"] = str(settings.database.retry_after)
+            return reply, 503
         return jsonify(status="ok", database="ok"), 200
+
+    @flask_app.errorhandler(sa_exc.OperationalError)
+    @flask_app.errorhandler(sa_exc.InterfaceError)
+    @flask_app.errorhandler(sa_exc.TimeoutError)
+    def _database_outage(error: Exception) -> ResponseReturnValue:
+        return _http_error(database_unavailable(error))
 
     @flask_app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> ResponseReturnValue:
         if error.response is not None:  # e.g. a redirect to sign-in
             return error.response
         status = error.code or 500
+        headers = passthrough_headers(error)
         if not wants_html():
-            return jsonify(error=error.name, detail=error.description), status
+            return jsonify(error=error.name, detail=error.description), status, headers
         if status == 404:  # one page for every "not found", whatever the cause (R8)
             return render_template("errors/404.html"), 404
         page = render_template("errors/generic.html", title=error.name, message=error.description)
-        return page, status
+        return page, status, headers
 
     @flask_app.errorhandler(Exception)
     def _unexpected(error: Exception) -> ResponseReturnValue:

@@ -15,15 +15,17 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, request
+from flask.blueprints import BlueprintSetupState
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import PathConverter
 
 from app import connection_logs, database_of, settings_of
 from app.errors import SeatgateError
 from app.ledger import Actor
 from app.models import Source, utcnow
 from app.scim_tokens import Authenticated, authenticate, touch
-from app.web import request_id
+from app.web import DATABASE_OUTAGES, database_unavailable, passthrough_headers, request_id
 from scim.errors import (
     InvalidSyntax,
     InvalidValue,
@@ -204,7 +206,16 @@ def _expected_error(error: Exception) -> Response:
 @blueprint.errorhandler(HTTPException)
 def _http_error(error: HTTPException) -> Response:
     status = error.code or 500
-    return scim_response(error_body(status, None, error.description or error.name), status)
+    detail = error.description or error.name
+    return scim_response(error_body(status, None, detail), status, passthrough_headers(error))
+
+
+def _database_outage(error: Exception) -> Response:
+    return _http_error(database_unavailable(error))
+
+
+for _outage in DATABASE_OUTAGES:
+    blueprint.register_error_handler(_outage, _database_outage)
 
 
 @blueprint.errorhandler(Exception)
@@ -218,8 +229,20 @@ def _not_found(rest: str) -> Response:
     raise ResourceNotFound(f"There is no SCIM endpoint at {request.path}.")
 
 
+class AnyPath(PathConverter):
+    """Like ``path``, but also matches control characters (``%0A``), so that every path under
+    ``/scim/v2`` reaches this blueprint and answers in SCIM form."""
+
+    regex = r"[^/][\s\S]*?"
+
+
+@blueprint.record_once
+def _register_converter(state: BlueprintSetupState) -> None:
+    state.app.url_map.converters["scim_any"] = AnyPath
+
+
 blueprint.add_url_rule(
-    "/<path:rest>", endpoint="unknown", view_func=_not_found, methods=ALL_METHODS
+    "/<scim_any:rest>", endpoint="unknown", view_func=_not_found, methods=ALL_METHODS
 )
 for root in ("", "/"):
     blueprint.add_url_rule(

@@ -234,9 +234,9 @@ def _get_user(resource_id: str) -> Response:
 
 
 def replace_user(resource_id: str, body: Any, if_match: str | None) -> Response:
-    profile = parse_user(body)
     with unit(write=True) as session:
-        user = _load(session, resource_id)
+        user = _load(session, resource_id)  # first: another organization's id is 404 (I7)
+        profile = parse_user(body)
         check_if_match(if_match, version_tag(user), "User")
         directory.update(session, user, profile, actor=actor())
         return _user_response(session, user)
@@ -244,7 +244,7 @@ def replace_user(resource_id: str, body: Any, if_match: str | None) -> Response:
 
 def patch_user(resource_id: str, body: Any, if_match: str | None) -> Response:
     with unit(write=True) as session:
-        user = _load(session, resource_id)
+        user = _load(session, resource_id)  # first: another organization's id is 404 (I7)
         check_if_match(if_match, version_tag(user), "User")
         patched = apply_patch(render_user(user, base_url()), body)
         directory.update(session, user, parse_user(patched), actor=actor())

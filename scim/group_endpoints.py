@@ -102,9 +102,9 @@ def _get_group(resource_id: str) -> Response:
 
 
 def replace_group(resource_id: str, body: Any, if_match: str | None) -> Response:
-    change = parse_group(body)
     with unit(write=True) as session:
-        group = _load(session, resource_id)
+        group = _load(session, resource_id)  # first: another organization's id is 404 (I7)
+        change = parse_group(body)
         check_if_match(if_match, version_tag(group), "Group")
         groups.update_group(session, group, change, actor=actor())
         return _group_response(group)

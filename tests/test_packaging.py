@@ -51,6 +51,8 @@ DOMAIN_MODULES = [
     "setup_links",
     "domains",
     "waiting_list",
+    "reconciliation",
+    "rate_limits",
 ]
 
 

@@ -127,9 +127,12 @@ class Deliverer:
                 batch = self._claim(session, now=clock())
             if not batch:
                 break
-            outcomes = [self._send(item) for item in batch]
-            with self.database.unit_of_work() as session:
-                self._record(session, outcomes, now=clock(), report=report)
+            for item in batch:
+                # Recorded one by one, right after each send: a worker killed mid-batch then
+                # resends at most the one message it was handing over, not the whole batch.
+                outcome = self._send(item)
+                with self.database.unit_of_work() as session:
+                    self._record(session, [outcome], now=clock(), report=report)
         if not self.email_enabled:
             with self.database.unit_of_work(write=False) as session:
                 report.email_waiting_for_smtp = _count_waiting_email(session)

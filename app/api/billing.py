@@ -84,9 +84,9 @@ def seats(slug: str) -> Response:
 @blueprint.post("/orgs/<slug>/seats/quote")
 def quote(slug: str) -> Response:
     caller = authenticated_caller()
-    quantity = _quantity()
     with database_of(current_app).unit_of_work() as session:
-        organization = owner_of(session, slug, caller)
+        organization = owner_of(session, slug, caller)  # before the body: another org is 404
+        quantity = _quantity()
         priced = billing.quote_purchase(
             session, organization, quantity, actor=_actor(_caller_member(session, caller))
         )
@@ -96,12 +96,14 @@ def quote(slug: str) -> Response:
 @blueprint.post("/orgs/<slug>/seats/purchase")
 def purchase(slug: str) -> tuple[Response, int, dict[str, str]]:
     caller = authenticated_caller()
-    key = request.headers.get("Idempotency-Key", "").strip()
-    if not key:
-        raise InvalidInput("An Idempotency-Key header is required, so a retry never bills twice.")
-    quantity = _quantity()
     with database_of(current_app).unit_of_work() as session:
-        organization = owner_of(session, slug, caller)
+        organization = owner_of(session, slug, caller)  # before the body: another org is 404
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if not key:
+            raise InvalidInput(
+                "An Idempotency-Key header is required, so a retry never bills twice."
+            )
+        quantity = _quantity()
         buyer = _caller_member(session, caller)
         if buyer.role != Role.PRIMARY_OWNER.value:
             raise NotPermitted("Only the organization's Primary Owner can add seats.")

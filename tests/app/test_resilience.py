@@ -1,0 +1,126 @@
+"""A database outage answers 503 with Retry-After in each protocol's form, and heals itself.
+
+"Outage" here is real: the app points at a PostgreSQL port nobody listens on (connection
+refused) or at a SQLite file in a directory that does not exist; the recovery test kills
+every server-side connection of the test database under a live pool.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from app import create_app, database_of
+from app.api.auth import mint_api_token
+from app.db import Database
+from app.models import Member, Organization
+from tests.app.alerts.peers import free_port
+from tests.factories import make_org
+from tests.scim.conftest import ERROR, issue_token
+
+LEAKS = ("Traceback", "SELECT", "sqlalchemy", "psycopg", "sqlite3", 'File "')
+
+
+def assert_nothing_leaks(body: str) -> None:
+    for leak in LEAKS:
+        assert leak not in body, f"{leak!r} in an error body: {body[:300]}"
+
+
+@pytest.fixture
+def unreachable_app(engine_name: str, tmp_path: Path) -> Flask:
+    if engine_name == "sqlite":
+        url = f"sqlite:///{tmp_path}/missing/dir/seatgate.sqlite3"
+    else:
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/seatgate"
+    return create_app(
+        {"env": "test", "database": {"url": url, "connect_timeout": 2, "retry_after": 7}}
+    )
+
+
+def test_scim_answers_503_in_scim_form(unreachable_app: Flask) -> None:
+    reply = unreachable_app.test_client().get(
+        "/scim/v2/Users", headers={"Authorization": "Bearer sgscim_anything"}
+    )
+    assert reply.status_code == 503
+    assert reply.headers["Retry-After"] == "7"
+    assert reply.mimetype == "application/scim+json"
+    body = reply.get_json()
+    assert body["schemas"] == [ERROR] and body["status"] == "503"
+    assert_nothing_leaks(reply.get_data(as_text=True))
+
+
+def test_json_api_answers_503_in_json(unreachable_app: Flask) -> None:
+    token, _ = mint_api_token(
+        unreachable_app.config["SECRET_KEY"],
+        Member(id=1, email="owner@acme.example.com"),
+        Organization(id=1, slug="acme"),
+        ttl_seconds=60,
+    )
+    reply = unreachable_app.test_client().get(
+        "/api/v1/orgs/acme/seats", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert reply.status_code == 503
+    assert reply.headers["Retry-After"] == "7"
+    assert reply.get_json()["error"] == "Service Unavailable"
+    assert_nothing_leaks(reply.get_data(as_text=True))
+
+
+def test_sign_in_answers_503_as_a_page(unreachable_app: Flask) -> None:
+    reply = unreachable_app.test_client().get("/sso/acme/login", headers={"Accept": "text/html"})
+    assert reply.status_code == 503
+    assert reply.headers["Retry-After"] == "7"
+    assert reply.mimetype == "text/html"
+    assert "Retry shortly" in reply.get_data(as_text=True)
+    assert_nothing_leaks(reply.get_data(as_text=True))
+
+
+def test_health_tells_when_to_retry(unreachable_app: Flask) -> None:
+    reply = unreachable_app.test_client().get("/healthz")
+    assert reply.status_code == 503
+    assert reply.headers["Retry-After"] == "7"
+
+
+def test_connections_killed_under_the_pool_are_replaced(
+    engine_name: str, app: Flask, database: Database
+) -> None:
+    """What a PostgreSQL restart does to a running instance: every pooled connection dies."""
+    if engine_name != "postgresql":
+        pytest.skip("server-side connections exist on PostgreSQL only")
+    make_org(database, "acme", seats=3, term_start=dt.date.today().replace(day=1))
+    token = issue_token(database, "acme")
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/scim/v2/Users", headers=headers).status_code == 200
+    kill_connections_to(database)
+    assert client.get("/scim/v2/Users", headers=headers).status_code == 200
+
+
+def test_postgresql_statements_are_bounded(engine_name: str, database_url: str) -> None:
+    if engine_name != "postgresql":
+        pytest.skip("statement_timeout is a PostgreSQL setting")
+    bounded = create_app({"env": "test", "database": {"url": database_url, "statement_timeout": 3}})
+    try:
+        with database_of(bounded).unit_of_work(write=False) as session:
+            assert session.scalar(text("SHOW statement_timeout")) == "3s"
+            assert session.scalar(text("SHOW lock_timeout")) == "3s"
+    finally:
+        database_of(bounded).dispose()
+
+
+def kill_connections_to(database: Database) -> None:
+    name = make_url(database.engine.url).database
+    admin = create_engine(database.engine.url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": name},
+        )
+    admin.dispose()
