@@ -53,7 +53,7 @@ class ServerSettings:
 class LimitSettings:
     """Abuse limits. ``requests_per_minute`` is per bearer token; 0 turns the limit off."""
 
-    requests_per_minute: int = 600
+    requests_per_minute: int = 12000
     max_body_bytes: int = 1024 * 1024
 
 

@@ -64,6 +64,9 @@ def scim_response(
     return response
 
 
+BodyReader = Callable[[], Any]  # reads the request body when called, so ids are checked first
+
+
 def json_body() -> Any:
     """The request's JSON body (``application/scim+json`` or ``application/json``)."""
     mimetype = request.mimetype or ""

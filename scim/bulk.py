@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.errors import SeatgateError
 from scim import attributes as attrs
-from scim.blueprint import json_body, route, scim_response
+from scim.blueprint import BodyReader, json_body, route, scim_response
 from scim.endpoints import (
     MAX_BULK_OPERATIONS,
     create_user,
@@ -35,7 +35,7 @@ from scim.group_endpoints import create_group, delete_group, patch_group, replac
 BULK_ID_PREFIX = "bulkId:"
 
 Create = Callable[..., Response]
-Change = Callable[[str, Any, str | None], Response]
+Change = Callable[[str, BodyReader, str | None], Response]
 Delete = Callable[[str, str | None], Response]
 _CREATE: dict[str, Create] = {"users": create_user, "groups": create_group}
 _CHANGE: dict[tuple[str, str], Change] = {
@@ -193,7 +193,7 @@ def _dispatch(operation: Mapping[str, Any], created: Mapping[str, str]) -> Respo
             return _DELETE[kind](parts[1], if_match)
         change = _CHANGE.get((method, kind))
         if change is not None:
-            return change(parts[1], data, if_match)
+            return change(parts[1], lambda: data, if_match)
     raise InvalidSyntax(
         f"{method or 'No method'} {path} is not a Bulk operation; use POST /Users or /Groups, "
         "or PUT, PATCH or DELETE /Users/{id} or /Groups/{id}."

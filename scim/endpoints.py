@@ -22,7 +22,7 @@ from app.groups import groups_of, leave_all_groups
 from app.models import DirectoryUser
 from scim import attributes as attrs
 from scim import discovery
-from scim.blueprint import actor, base_url, caller, json_body, route, scim_response
+from scim.blueprint import BodyReader, actor, base_url, caller, json_body, route, scim_response
 from scim.errors import (
     InvalidFilter,
     InvalidSyntax,
@@ -233,18 +233,19 @@ def _get_user(resource_id: str) -> Response:
         return not_modified(version_tag(user)) or _user_response(session, user)
 
 
-def replace_user(resource_id: str, body: Any, if_match: str | None) -> Response:
+def replace_user(resource_id: str, read_body: BodyReader, if_match: str | None) -> Response:
     with unit(write=True) as session:
         user = _load(session, resource_id)  # first: another organization's id is 404 (I7)
-        profile = parse_user(body)
+        profile = parse_user(read_body())
         check_if_match(if_match, version_tag(user), "User")
         directory.update(session, user, profile, actor=actor())
         return _user_response(session, user)
 
 
-def patch_user(resource_id: str, body: Any, if_match: str | None) -> Response:
+def patch_user(resource_id: str, read_body: BodyReader, if_match: str | None) -> Response:
     with unit(write=True) as session:
         user = _load(session, resource_id)  # first: another organization's id is 404 (I7)
+        body = read_body()
         check_if_match(if_match, version_tag(user), "User")
         patched = apply_patch(render_user(user, base_url()), body)
         directory.update(session, user, parse_user(patched), actor=actor())
@@ -274,7 +275,7 @@ route("/Users/.search", POST=_search_users)
 route(
     "/Users/<resource_id>",
     GET=_get_user,
-    PUT=lambda resource_id: replace_user(resource_id, json_body(), if_match()),
-    PATCH=lambda resource_id: patch_user(resource_id, json_body(), if_match()),
+    PUT=lambda resource_id: replace_user(resource_id, json_body, if_match()),
+    PATCH=lambda resource_id: patch_user(resource_id, json_body, if_match()),
     DELETE=lambda resource_id: delete_user(resource_id, if_match()),
 )

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from app import groups
 from app.models import DirectoryGroup
-from scim.blueprint import actor, base_url, caller, json_body, route, scim_response
+from scim.blueprint import BodyReader, actor, base_url, caller, json_body, route, scim_response
 from scim.endpoints import (
     RESOURCE_ID_LENGTH,
     check_if_match,
@@ -101,18 +101,19 @@ def _get_group(resource_id: str) -> Response:
         return not_modified(version_tag(group)) or _group_response(group)
 
 
-def replace_group(resource_id: str, body: Any, if_match: str | None) -> Response:
+def replace_group(resource_id: str, read_body: BodyReader, if_match: str | None) -> Response:
     with unit(write=True) as session:
         group = _load(session, resource_id)  # first: another organization's id is 404 (I7)
-        change = parse_group(body)
+        change = parse_group(read_body())
         check_if_match(if_match, version_tag(group), "Group")
         groups.update_group(session, group, change, actor=actor())
         return _group_response(group)
 
 
-def patch_group(resource_id: str, body: Any, if_match: str | None) -> Response:
+def patch_group(resource_id: str, read_body: BodyReader, if_match: str | None) -> Response:
     with unit(write=True) as session:
-        group = _load(session, resource_id)
+        group = _load(session, resource_id)  # first: another organization's id is 404 (I7)
+        body = read_body()
         check_if_match(if_match, version_tag(group), "Group")
         change = apply_group_patch(state_of(group), body).change()
         groups.update_group(session, group, change, actor=actor())
@@ -136,7 +137,7 @@ route("/Groups/.search", POST=lambda: _search(search_request()))
 route(
     "/Groups/<resource_id>",
     GET=_get_group,
-    PUT=lambda resource_id: replace_group(resource_id, json_body(), if_match()),
-    PATCH=lambda resource_id: patch_group(resource_id, json_body(), if_match()),
+    PUT=lambda resource_id: replace_group(resource_id, json_body, if_match()),
+    PATCH=lambda resource_id: patch_group(resource_id, json_body, if_match()),
     DELETE=lambda resource_id: delete_group(resource_id, if_match()),
 )

@@ -13,17 +13,23 @@ from app.api import blueprint
 from app.api.auth import LOG_ROLES, authenticated_caller, member_of
 from app.connection_logs import PAGE_SIZE, LogFilter
 
+MAX_ROW_ID = 2**31 - 1  # the id columns are 32-bit integers on PostgreSQL
+
 
 def log_filter() -> LogFilter:
     """The filter from the query string (pages and API alike); bad numbers are ignored."""
     limit = request.args.get("limit", type=int) or PAGE_SIZE
     return LogFilter(
-        outcome=request.args.get("outcome") or None,
-        status=request.args.get("status", type=int),
+        outcome=(request.args.get("outcome") or "")[:32] or None,
+        status=_within(request.args.get("status", type=int), 100, 599),
         failed_only=request.args.get("failed") in {"1", "true", "on"},
-        before_id=request.args.get("before", type=int),
+        before_id=_within(request.args.get("before", type=int), 1, MAX_ROW_ID),
         limit=min(max(limit, 1), PAGE_SIZE),
     )
+
+
+def _within(value: int | None, low: int, high: int) -> int | None:
+    return value if value is not None and low <= value <= high else None
 
 
 @blueprint.get("/orgs/<slug>/logs/sign-ins")
