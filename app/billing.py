@@ -209,7 +209,7 @@ def purchase_seats(
         target=invoice.number,
         details={"quantity": quantity, "total_minor": invoice.total_minor},
     )
-    alerts.seats_purchased(session, invoice)
+    alerts.seats_purchased(session, invoice, request_id=actor.request_id)
     waiting_list.provision_waiting(session, organization, actor=actor, now=at)
     return Purchase(invoice=invoice, replayed=False)
 

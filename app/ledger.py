@@ -365,7 +365,13 @@ def renew_contract(
         renewed = True
     session.flush()
     if renewed:
-        alerts.contract_renewed(session, organization_id, contract.term_start, contract.term_end)
+        alerts.contract_renewed(
+            session,
+            organization_id,
+            contract.term_start,
+            contract.term_end,
+            request_id=actor.request_id,
+        )
     return RenewalOutcome(
         organization_id=organization_id,
         renewed=renewed,
@@ -480,5 +486,5 @@ def _append_event(
     )
     session.add(event)
     session.flush()
-    alerts.seats_changed(session, organization_id, kind, now=at)
+    alerts.seats_changed(session, organization_id, kind, now=at, request_id=actor.request_id)
     return event

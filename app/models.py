@@ -362,6 +362,7 @@ class Alert(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     deliverable_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     dispatched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    request_id: Mapped[str | None] = mapped_column(String(64))  # the request that caused it
 
 
 class Webhook(Base):

@@ -44,6 +44,7 @@ def recent_alerts(
                 "text": rendered.text,
                 "created_at": alert.created_at.isoformat(),
                 "deliverable_at": alert.deliverable_at.isoformat(),
+                "request_id": alert.request_id,
                 "details": alert.details,
                 "deliveries": counts[alert.id],
             }

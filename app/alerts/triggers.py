@@ -41,7 +41,12 @@ _pools: Table = SeatPool.__table__  # type: ignore[assignment]
 
 
 def seats_changed(
-    session: Session, organization_id: int, kind: SeatEventKind, *, now: dt.datetime
+    session: Session,
+    organization_id: int,
+    kind: SeatEventKind,
+    *,
+    now: dt.datetime,
+    request_id: str | None = None,
 ) -> Alert | None:
     """Re-evaluate the seat thresholds after a ledger event (hysteresis).
 
@@ -81,6 +86,7 @@ def seats_changed(
         AlertKind.SEATS_EXHAUSTED if assigned >= purchased else AlertKind.SEATS_LOW,
         {"threshold": highest.label, **_seats(purchased, assigned)},
         now=now,
+        request_id=request_id,
     )
 
 
@@ -116,6 +122,7 @@ def seat_refused(session: Session, event: SeatEvent) -> Alert:
             now=event.created_at,
             status=AlertStatus.COLLECTING,
             deliverable_at=event.created_at + window,
+            request_id=event.request_id,
         )
     details = dict(digest.details)
     people: list[str] = list(details["people"])
@@ -139,7 +146,7 @@ def seat_refused(session: Session, event: SeatEvent) -> Alert:
     return digest
 
 
-def seats_purchased(session: Session, invoice: Invoice) -> Alert:
+def seats_purchased(session: Session, invoice: Invoice, *, request_id: str | None = None) -> Alert:
     """Seats were added and their invoice issued (R5)."""
     purchased, assigned = _counts(session, invoice.organization_id)
     return _write(
@@ -155,11 +162,17 @@ def seats_purchased(session: Session, invoice: Invoice) -> Alert:
             **_seats(purchased, assigned),
         },
         now=invoice.issued_at,
+        request_id=request_id,
     )
 
 
 def contract_renewed(
-    session: Session, organization_id: int, term_start: dt.date, term_end: dt.date
+    session: Session,
+    organization_id: int,
+    term_start: dt.date,
+    term_end: dt.date,
+    *,
+    request_id: str | None = None,
 ) -> Alert:
     """An auto-renewing contract rolled over with the seats in use (R7)."""
     purchased, assigned = _counts(session, organization_id)
@@ -173,6 +186,7 @@ def contract_renewed(
             **_seats(purchased, assigned),
         },
         now=utcnow(),
+        request_id=request_id,
     )
 
 
@@ -327,7 +341,9 @@ def _write(
     now: dt.datetime,
     status: AlertStatus = AlertStatus.PENDING,
     deliverable_at: dt.datetime | None = None,
+    request_id: str | None = None,
 ) -> Alert:
+    """Write one outbox row, carrying the id of the request that caused it (for tracing)."""
     alert = Alert(
         public_id=uuid.uuid4().hex,
         organization_id=organization_id,
@@ -336,6 +352,7 @@ def _write(
         details=details,
         created_at=now,
         deliverable_at=deliverable_at or now,
+        request_id=request_id,
     )
     session.add(alert)
     session.flush()

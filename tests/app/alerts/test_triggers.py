@@ -15,8 +15,8 @@ from app.alerts.policy import set_policy
 from app.alerts.triggers import contract_end_notices
 from app.db import Database
 from app.errors import NoFreeSeat
-from app.ledger import claim_seat, release_seat
-from app.models import Alert, AlertStatus, Member, Role
+from app.ledger import Actor, claim_seat, release_seat
+from app.models import Alert, AlertStatus, Member, Role, Source
 from app.organizations import add_member, get_member, get_organization
 from app.renewal import renew_due_contracts
 from tests.factories import OPERATOR, add_users, at, make_org, seat_members
@@ -223,3 +223,21 @@ def test_after_a_long_pause_only_the_most_urgent_notice_is_sent(database: Databa
     assert notice.details["days_left"] == 1
     assert notices(database, "2026-12-31") == []
     assert kinds(database, org_id) == ["contract_ending"]
+
+
+def test_alerts_carry_the_request_id_of_their_cause(database: Database) -> None:
+    """A threshold alert and a refusal digest can be traced to the request that caused them."""
+    org_id = make_org(database, seats=1)
+    first, second = users(database, 2)
+    traced = Actor(label="idp", source=Source.SCIM, request_id="req-claim-0001")
+    with database.unit_of_work() as session:
+        member = session.get(Member, first)
+        assert member is not None
+        claim_seat(session, member, actor=traced, now=NOW)
+    refused = Actor(label="idp", source=Source.SSO, request_id="req-refused-0002")
+    with pytest.raises(NoFreeSeat), database.unit_of_work() as session:
+        member = session.get(Member, second)
+        assert member is not None
+        claim_seat(session, member, actor=refused, now=NOW)
+    by_kind = {alert.kind: alert.request_id for alert in alerts(database, org_id)}
+    assert by_kind == {"seats_exhausted": "req-claim-0001", "seats_refused": "req-refused-0002"}
