@@ -1,0 +1,59 @@
+"""The benchmark's users: deterministic, so every contender serves exactly the same data.
+
+User ``i`` has the same ``userName``, ``id`` and body in seatgate and in scim2-server, and the
+load scripts pick from one list of (id, userName) pairs written by :func:`write_index`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+DOMAIN = "bench.example.com"
+_NAMESPACE = uuid.UUID("5b0f7a58-3c1e-4d51-9a55-0d3a1f5e2c11")
+
+
+def user_name(i: int) -> str:
+    return f"user{i:06d}@{DOMAIN}"
+
+
+def resource_id(i: int) -> str:
+    return resource_id_for(user_name(i))
+
+
+def resource_id_for(name: str) -> str:
+    """The ``id`` every contender gives the user called ``name``."""
+    return str(uuid.uuid5(_NAMESPACE, name))
+
+
+def given_name(i: int) -> str:
+    return f"Given{i}"
+
+
+def family_name(i: int) -> str:
+    return f"Family{i}"
+
+
+def display_name(i: int) -> str:
+    return f"{given_name(i)} {family_name(i)}"
+
+
+def scim_user(i: int) -> dict[str, Any]:
+    """User ``i`` as an identity provider sends it (Okta's shape)."""
+    return {
+        "schemas": [CORE_USER],
+        "userName": user_name(i),
+        "name": {"givenName": given_name(i), "familyName": family_name(i)},
+        "displayName": display_name(i),
+        "emails": [{"value": user_name(i), "type": "work", "primary": True}],
+        "active": True,
+    }
+
+
+def write_index(path: Path, count: int) -> Path:
+    """One ``id userName`` line per user, for the wrk scripts."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{resource_id(i)} {user_name(i)}\n" for i in range(count)))
+    return path

@@ -1,0 +1,648 @@
+"""``make bench``: seatgate beside its peers, on SQLite and PostgreSQL, one run, one machine.
+
+For each engine: load 10,000 users, serve seatgate under gunicorn, drive each scenario with
+``wrk`` from its own process, interleaved with the peers (scim2-server in memory and a bare
+Flask app, served by the same gunicorn settings; python3-saml's stock ``process_response``
+for the ACS), then grow the organization to 100,000 users and measure again. Every figure is
+printed beside its peer's and as a ratio; the raw numbers go to ``bench/out/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import closing, contextmanager
+from dataclasses import asdict, dataclass, field
+from http.client import HTTPConnection
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from app.db import Database
+from app.ledger import recount
+from app.migrations_runner import upgrade_database
+from app.settings import DatabaseSettings
+from bench import dataset, load
+from bench import saml as bench_saml
+
+ROOT = Path(__file__).resolve().parent.parent
+LUA = ROOT / "bench" / "lua" / "scim.lua"
+DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+BENCH_DATABASE = "seatgate_bench"
+SLUG = "bench"
+
+
+@dataclass
+class Measure:
+    """One wrk run of one contender."""
+
+    contender: str
+    scenario: str
+    users: int
+    requests: int
+    seconds: float
+    errors: int
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class Report:
+    machine: dict[str, Any]
+    settings: dict[str, Any]
+    measures: list[dict[str, Any]] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, engine: str, measure: Measure) -> None:
+        self.measures.append({"engine": engine, **asdict(measure), "rate": measure.rate})
+        print(
+            f"  {engine:10} {measure.contender:13} {measure.scenario:7} {measure.users:>7} users:"
+            f" {measure.rate:8.1f} req/s  p50 {measure.p50_ms:7.2f} ms  p99 {measure.p99_ms:7.2f} ms"
+            f"  errors {measure.errors}",
+            flush=True,
+        )
+
+
+# --- processes ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with closing(socket.socket()) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Served:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def worker_pids(self) -> list[int]:
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text()
+                except OSError:
+                    continue
+                if int(stat.rsplit(")", 1)[1].split()[1]) == self.process.pid:
+                    pids.append(int(entry.name))
+        return pids
+
+    def worker_rss_mb(self) -> list[float]:
+        sizes = []
+        for pid in self.worker_pids():
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    sizes.append(int(line.split()[1]) / 1024)
+        return sizes
+
+
+@contextmanager
+def gunicorn(
+    name: str,
+    module: str,
+    env: dict[str, str],
+    *,
+    workers: int,
+    ready_path: str,
+    port: int | None = None,
+) -> Iterator[Served]:
+    """Serve ``module`` with the benchmark's one set of gunicorn settings; stop it after."""
+    port = port or free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "sync",
+        "--timeout",
+        "120",
+        "--log-level",
+        "warning",
+        module,
+    ]
+    log = open(ROOT / "bench" / "out" / f"{name}.log", "ab")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+        stdout=log,
+        stderr=log,
+    )
+    served = Served(name, port, process)
+    try:
+        _wait_ready(served, ready_path, env.get("BENCH_TOKEN"))
+        yield served
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _wait_ready(served: Served, path: str, token: str | None) -> None:
+    deadline = time.monotonic() + 180
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    while time.monotonic() < deadline:
+        if served.process.poll() is not None:
+            raise RuntimeError(f"{served.name} exited; see bench/out/{served.name}.log")
+        try:
+            connection = HTTPConnection("127.0.0.1", served.port, timeout=5)
+            connection.request("GET", path, headers=headers)
+            if connection.getresponse().status == 200:
+                # every worker must be up: ask a few more times
+                if len(served.worker_pids()) >= 1:
+                    time.sleep(1)
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{served.name} did not answer {path}")
+
+
+def wrk(
+    url: str,
+    mode: str,
+    data_file: Path,
+    token: str,
+    prefix: str,
+    *,
+    seconds: int,
+    connections: int,
+    threads: int,
+) -> dict[str, Any]:
+    command = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "20s",
+        "-s",
+        str(LUA),
+        url,
+        "--",
+        mode,
+        str(data_file),
+        token,
+        prefix,
+    ]
+    env = {**os.environ, "BENCH_WRK_THREADS": str(threads)}
+    output = subprocess.run(command, capture_output=True, text=True, env=env, check=True).stdout
+    line = next(line for line in output.splitlines() if line.startswith("BENCH "))
+    parsed: dict[str, Any] = json.loads(line.removeprefix("BENCH "))
+    return parsed
+
+
+def measure(contender: str, scenario: str, users: int, result: dict[str, Any]) -> Measure:
+    errors = sum(v for k, v in result.items() if k.startswith("errors_"))
+    return Measure(
+        contender=contender,
+        scenario=scenario,
+        users=users,
+        requests=int(result["requests"]),
+        seconds=result["duration_us"] / 1e6,
+        errors=int(errors),
+        p50_ms=result["p50_us"] / 1000,
+        p99_ms=result["p99_us"] / 1000,
+    )
+
+
+# --- databases ---------------------------------------------------------------------------
+
+
+def fresh_database(engine: str, workdir: Path, postgres_url: str) -> str:
+    if engine == "sqlite":
+        path = workdir / "bench.sqlite3"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        url = f"sqlite:///{path}"
+    else:
+        server = make_url(postgres_url)
+        admin = create_engine(server, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{BENCH_DATABASE}"'))
+        admin.dispose()
+        url = server.set(database=BENCH_DATABASE).render_as_string(hide_password=False)
+    upgrade_database(url)
+    return url
+
+
+def postgres_durability(url: str) -> dict[str, str]:
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        settings = {
+            name: str(connection.execute(text(f"SHOW {name}")).scalar())
+            for name in ("synchronous_commit", "fsync", "wal_sync_method", "server_version")
+        }
+    engine.dispose()
+    return settings
+
+
+def analyze(url: str) -> None:
+    """Fresh planner statistics after a bulk load, as autovacuum would soon provide."""
+    if url.startswith("postgresql"):
+        engine = create_engine(url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
+            connection.execute(text("ANALYZE"))
+        engine.dispose()
+    else:
+        engine = create_engine(url)
+        with engine.begin() as connection:
+            connection.exec_driver_sql("ANALYZE")
+        engine.dispose()
+
+
+# --- scenarios ---------------------------------------------------------------------------
+
+
+@dataclass
+class Bench:
+    args: argparse.Namespace
+    report: Report
+    workdir: Path
+
+    def run_wrk(
+        self, served: Served, mode: str, data: Path, token: str, prefix: str, seconds: int
+    ) -> dict[str, Any]:
+        return wrk(
+            served.url,
+            mode,
+            data,
+            token,
+            prefix,
+            seconds=seconds,
+            connections=self.args.connections,
+            threads=self.args.threads,
+        )
+
+    def interleaved(
+        self,
+        engine: str,
+        scenario: str,
+        contenders: list[tuple[str, int, Callable[[], dict[str, Any]]]],
+    ) -> None:
+        """Run each contender ``rounds`` times, alternating; keep each one's median round."""
+        results: dict[str, list[Measure]] = {name: [] for name, _, _ in contenders}
+        for _ in range(self.args.rounds):
+            for name, users, run in contenders:
+                results[name].append(measure(name, scenario, users, run()))
+        for name, measures in results.items():
+            ranked = sorted(measures, key=lambda m: m.rate)
+            self.report.add(engine, ranked[len(ranked) // 2])
+
+    def seatgate_env(self, url: str, token: str, port_hint: str = "") -> dict[str, str]:
+        return {
+            "SEATGATE_ENV": "production",
+            "SEATGATE_SECRET_KEY": self.secret_key,
+            "SEATGATE_DATABASE_URL": url,
+            "SEATGATE_BASE_URL": port_hint,
+            "BENCH_TOKEN": token,
+        }
+
+    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(36))
+
+
+def index_file(workdir: Path, users: int) -> Path:
+    return dataset.write_index(workdir / f"users-{users}.txt", users)
+
+
+def acs_bodies(path: Path, responses: list[str]) -> Path:
+    path.write_text(
+        "".join(f"SAMLResponse={urllib.parse.quote(encoded, safe='')}\n" for encoded in responses)
+    )
+    return path
+
+
+def _stock_worker(job: tuple[dict[str, Any], str, str, list[str]]) -> tuple[int, float]:
+    settings, base_url, slug, responses = job
+    return bench_saml.stock_process_responses(settings, base_url, slug, responses)
+
+
+def stock_acs_rate(
+    settings: dict[str, Any], base_url: str, responses: list[str], workers: int
+) -> tuple[float, float, int]:
+    """python3-saml's stock ACS in ``workers`` processes: (responses/s, ms per response, ok)."""
+    shares = [responses[i::workers] for i in range(workers)]
+    with ProcessPoolExecutor(workers) as pool:
+        started = time.perf_counter()
+        results = list(pool.map(_stock_worker, [(settings, base_url, SLUG, s) for s in shares]))
+        elapsed = time.perf_counter() - started
+    accepted = sum(ok for ok, _ in results)
+    per_response = statistics.mean(seconds / len(s) for (_, seconds), s in zip(results, shares))
+    return len(responses) / elapsed, per_response * 1000, accepted
+
+
+def initial_sync(url: str, token: str, users: int, clients: int) -> tuple[float, int]:
+    """``users`` creations through SCIM from ``clients`` concurrent clients: (seconds, failures)."""
+    parsed = urllib.parse.urlsplit(url)
+    queue = iter(range(users))
+    lock = threading.Lock()
+    failures = [0]
+
+    def client() -> None:
+        while True:
+            with lock:
+                i = next(queue, None)
+            if i is None:
+                return
+            body = dataset.scim_user(i)
+            body["userName"] = body["emails"][0]["value"] = f"sync{i:06d}@sync.example.com"
+            connection = HTTPConnection(parsed.hostname or "", parsed.port, timeout=60)
+            connection.request(
+                "POST",
+                "/scim/v2/Users",
+                body=json.dumps(body),
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "Content-Type": "application/scim+json",
+                },
+            )
+            response = connection.getresponse()
+            response.read()
+            connection.close()
+            if response.status != 201:
+                with lock:
+                    failures[0] += 1
+
+    started = time.perf_counter()
+    workers = [threading.Thread(target=client) for _ in range(clients)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return time.perf_counter() - started, failures[0]
+
+
+def run_engine(bench: Bench, engine: str, peers: dict[str, Served], idp_keys: Any) -> None:
+    args = bench.args
+    report = bench.report
+    sizes = args.sizes
+    url = fresh_database(engine, bench.workdir, args.postgres_url)
+    if engine == "postgresql":
+        report.facts["postgresql"] = postgres_durability(url)
+    database = Database(DatabaseSettings(url=url))
+    organization = load.create_bench_organization(database, SLUG, seats=10)
+    loaded = 0
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    metadata, saml_settings = bench_saml.configure_idp(
+        database, SLUG, base_url=base_url, secret_key=bench.secret_key, keys=idp_keys
+    )
+    scim2_index = index_file(bench.workdir, args.peer_users)
+    for users in sizes:
+        started = time.perf_counter()
+        load.load_users(database, organization, users, start=loaded)
+        loaded = users
+        analyze(url)
+        report.facts[f"{engine}_load_{users}_seconds"] = round(time.perf_counter() - started, 1)
+        print(
+            f"{engine}: {users} users loaded in {time.perf_counter() - started:.1f} s", flush=True
+        )
+        index = index_file(bench.workdir, users)
+        env = bench.seatgate_env(url, organization.scim_token, base_url)
+        # seatgate listens on the port its base_url (hence the SAML Destination) names
+        with gunicorn(
+            f"seatgate-{engine}",
+            "app.wsgi:application",
+            env,
+            workers=args.workers,
+            ready_path="/scim/v2/ServiceProviderConfig",
+            port=port,
+        ) as seatgate:
+            token = organization.scim_token
+            scim2 = peers["scim2-server"]
+
+            def ours(mode: str, served: Served = seatgate, data: Path = index) -> Any:
+                return lambda: bench.run_wrk(served, mode, data, token, "/scim/v2", args.seconds)
+
+            def theirs(mode: str) -> Any:
+                return lambda: bench.run_wrk(
+                    scim2, mode, scim2_index, args.peer_token, "/v2", args.seconds
+                )
+
+            peer_users = args.peer_users
+            get_contenders = [
+                ("seatgate", users, ours("get")),
+                ("scim2-server", peer_users, theirs("get")),
+            ]
+            if "flask" in peers:
+                flask = peers["flask"]
+                get_contenders.append(
+                    (
+                        "flask-ceiling",
+                        0,
+                        lambda: bench.run_wrk(flask, "get", scim2_index, "-", "", args.seconds),
+                    )
+                )
+            bench.interleaved(engine, "get", get_contenders)
+            for mode in ("filter", "page", "post"):
+                bench.interleaved(
+                    engine,
+                    mode,
+                    [("seatgate", users, ours(mode)), ("scim2-server", peer_users, theirs(mode))],
+                )
+            run_acs(bench, engine, seatgate, users, metadata, saml_settings, idp_keys, base_url)
+            rss = seatgate.worker_rss_mb()
+            report.facts[f"{engine}_rss_mb_per_worker_{users}"] = [round(r, 1) for r in rss]
+            print(
+                f"  seatgate worker RSS at {users} users: {[round(r) for r in rss]} MB", flush=True
+            )
+            if users == sizes[0]:
+                run_sync(bench, engine, database, seatgate)
+    with database.unit_of_work(write=False) as session:
+        checked = recount(session, organization.organization_id)
+    report.facts[f"{engine}_recount_consistent"] = checked.consistent
+    print(f"{engine}: recount {'consistent' if checked.consistent else 'INCONSISTENT'}")
+    database.dispose()
+
+
+def run_acs(
+    bench: Bench,
+    engine: str,
+    seatgate: Served,
+    users: int,
+    metadata: str,
+    settings: dict[str, Any],
+    idp_keys: Any,
+    base_url: str,
+) -> None:
+    args = bench.args
+    count = args.acs_responses
+    emails = [dataset.user_name(random.randrange(users)) for _ in range(count * args.rounds)]
+    started = time.perf_counter()
+    responses = bench_saml.make_responses(
+        idp_keys, metadata, base_url=base_url, slug=SLUG, emails=emails, workers=args.workers
+    )
+    print(f"  {len(responses)} signed responses made in {time.perf_counter() - started:.1f} s")
+    stock_rates = []
+    ours: list[Measure] = []
+    for round_index in range(args.rounds):
+        batch = responses[round_index * count : (round_index + 1) * count]
+        rate, per_ms, accepted = stock_acs_rate(
+            settings, base_url, batch[: args.stock_sample], args.workers
+        )
+        if accepted != min(len(batch), args.stock_sample):
+            raise RuntimeError(f"stock process_response refused {len(batch) - accepted} responses")
+        stock_rates.append((rate, per_ms))
+        bodies = acs_bodies(bench.workdir / f"acs-{engine}-{users}-{round_index}.txt", batch)
+        result = bench.run_wrk(seatgate, "acs", bodies, "-", f"/sso/{SLUG}/acs", args.seconds)
+        ours.append(measure("seatgate", "acs", users, result))
+    rate, per_ms = sorted(stock_rates)[len(stock_rates) // 2]
+    bench.report.add(
+        engine,
+        Measure("python3-saml", "acs", users, int(rate * 1000), 1000.0, 0, per_ms, per_ms),
+    )
+    bench.report.add(engine, sorted(ours, key=lambda m: m.rate)[len(ours) // 2])
+
+
+def run_sync(bench: Bench, engine: str, database: Database, seatgate: Served) -> None:
+    args = bench.args
+    organization = load.create_bench_organization(database, "sync", seats=args.sync_users)
+    seconds, failures = initial_sync(seatgate.url, organization.scim_token, args.sync_users, 8)
+    bench.report.facts[f"{engine}_initial_sync"] = {
+        "users": args.sync_users,
+        "clients": 8,
+        "seconds": round(seconds, 1),
+        "failures": failures,
+    }
+    print(
+        f"  initial sync: {args.sync_users} users by 8 clients in {seconds:.1f} s"
+        f" ({args.sync_users / seconds:.0f}/s), {failures} failures",
+        flush=True,
+    )
+
+
+# --- the whole run -----------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    memory_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(memory_kb / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "load_average_at_start": os.getloadavg(),
+        "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0],
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--engines", default="sqlite,postgresql")
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--peer-users", type=int, default=10000)
+    parser.add_argument("--seconds", type=int, default=6, help="per wrk run")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved runs per contender")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers, every contender")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--acs-responses", type=int, default=4000, help="per round")
+    parser.add_argument("--stock-sample", type=int, default=600)
+    parser.add_argument("--sync-users", type=int, default=10000)
+    parser.add_argument(
+        "--postgres-url", default=os.environ.get("SEATGATE_BENCH_POSTGRES_URL", DEFAULT_POSTGRES)
+    )
+    args = parser.parse_args(argv)
+    args.engines = [e for e in args.engines.split(",") if e]
+    args.sizes = [int(s) for s in args.sizes.split(",") if s]
+    args.peer_token = secrets.token_urlsafe(24)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("bench: wrk is not installed (Debian: apt-get install wrk)", file=sys.stderr)
+        return 2
+    out = ROOT / "bench" / "out"
+    out.mkdir(exist_ok=True)
+    report = Report(
+        machine=machine(), settings={k: v for k, v in vars(args).items() if k != "peer_token"}
+    )
+    print(json.dumps(report.machine), flush=True)
+    with tempfile.TemporaryDirectory(prefix="seatgate-bench-") as tmp:
+        workdir = Path(tmp)
+        bench = Bench(args, report, workdir)
+        idp_keys = bench_saml.new_keys(workdir)
+        peer_env = {"BENCH_USERS": str(args.peer_users), "BENCH_TOKEN": args.peer_token}
+        with (
+            gunicorn(
+                "scim2-server",
+                "bench.peers.scim2_server_app:application",
+                peer_env,
+                workers=args.workers,
+                ready_path="/v2/ServiceProviderConfig",
+            ) as scim2,
+            gunicorn(
+                "flask",
+                "bench.peers.flask_ceiling:application",
+                {},
+                workers=args.workers,
+                ready_path=f"/Users/{dataset.resource_id(0)}",
+            ) as flask,
+        ):
+            peers = {"scim2-server": scim2, "flask": flask}
+            for engine in args.engines:
+                run_engine(bench, engine, peers, idp_keys)
+    report.machine["load_average_at_end"] = os.getloadavg()
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    path = out / f"results-{stamp}.json"
+    path.write_text(json.dumps(asdict(report), indent=2))
+    from bench.summary import summarize
+
+    summary = summarize(asdict(report))
+    (out / f"results-{stamp}.md").write_text(summary)
+    print(summary)
+    print(f"raw results: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
