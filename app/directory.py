@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
 from app import audit
@@ -62,16 +62,22 @@ def user_name_key(user_name: str) -> str:
     return user_name.casefold()
 
 
+# Built once (the hottest read of SCIM): no query building or cache-key work per call.
+_BY_RESOURCE_ID = (
+    select(DirectoryUser)
+    .where(
+        DirectoryUser.resource_id == bindparam("resource_id"),
+        DirectoryUser.organization_id == bindparam("organization_id"),
+    )
+    .options(joinedload(DirectoryUser.member), joinedload(DirectoryUser.values))
+)
+
+
 def get_user(session: Session, organization_id: int, resource_id: str) -> DirectoryUser | None:
     """One indexed query (unique ``resource_id``), member and values joined in."""
     return (
         session.scalars(
-            select(DirectoryUser)
-            .where(
-                DirectoryUser.resource_id == resource_id,
-                DirectoryUser.organization_id == organization_id,
-            )
-            .options(joinedload(DirectoryUser.member), joinedload(DirectoryUser.values))
+            _BY_RESOURCE_ID, {"resource_id": resource_id, "organization_id": organization_id}
         )
         .unique()
         .one_or_none()

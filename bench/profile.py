@@ -1,8 +1,9 @@
 """Profile one scenario in-process with pyinstrument: where does a request's time go?
 
-``python -m bench.profile get|filter|page|post|acs [--users N] [--requests N] [--engine URL]``
-loads a fresh organization (SQLite by default), sends the requests through Flask's test
-client (no HTTP, no gunicorn: only seatgate's own work) and prints the call tree.
+``python -m bench.profile get|filter|page|post|acs [--users N] [--requests N]
+[--database-url URL]`` loads a fresh organization (SQLite by default), sends the requests
+through Flask's test client (no HTTP, no gunicorn: only seatgate's own work) and prints the
+call tree.
 """
 
 from __future__ import annotations
@@ -11,16 +12,24 @@ import argparse
 import json
 import random
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
+from flask.testing import FlaskClient
 from pyinstrument import Profiler
+from werkzeug.test import TestResponse
 
 from app import create_app, database_of
+from app.db import Database
 from app.migrations_runner import upgrade_database
 from bench import dataset, load
 from bench import saml as bench_saml
 
 BASE_URL = "http://127.0.0.1:18080"
+SECRET_KEY = "p" * 40
+WARM_UP = 20  # first requests pay one-time costs (imports, caches): not the steady state
+
+Call = Callable[[FlaskClient], None]
 
 
 def main() -> None:
@@ -36,7 +45,7 @@ def main() -> None:
         app = create_app(
             {
                 "env": "production",
-                "secret_key": "p" * 40,
+                "secret_key": SECRET_KEY,
                 "base_url": BASE_URL,
                 "database": {"url": url},
                 "log_level": "WARNING",
@@ -46,89 +55,74 @@ def main() -> None:
         database = database_of(app)
         organization = load.create_bench_organization(database, "bench", seats=10)
         load.load_users(database, organization, args.users)
-        client = app.test_client()
         headers = {"Authorization": f"Bearer {organization.scim_token}"}
-        requests = _requests(args, database, Path(tmp), headers)
-        for call in requests[:20]:  # warm up: first-request costs are not the steady state
+        calls = _calls(args, database, Path(tmp), headers)
+        client = app.test_client()
+        for call in calls[:WARM_UP]:
             call(client)
         profiler = Profiler(interval=0.0002)
         profiler.start()
-        for call in requests[20:]:
+        for call in calls[WARM_UP:]:
             call(client)
         profiler.stop()
         print(profiler.output_text(unicode=False, color=False))
 
 
-def _requests(args: argparse.Namespace, database, workdir: Path, headers):  # type: ignore[no-untyped-def]
-    n = args.requests + 20
+def _expect(response: TestResponse, status: int) -> None:
+    if response.status_code != status:
+        raise RuntimeError(f"{response.status_code}: {response.get_data(as_text=True)[:500]}")
 
-    def check(response, status: int) -> None:  # type: ignore[no-untyped-def]
-        if response.status_code != status:
-            raise RuntimeError(f"{response.status_code}: {response.get_data(as_text=True)[:500]}")
 
-    pick = [random.randrange(args.users) for _ in range(n)]
-    if args.scenario == "get":
-        return [
-            lambda c, i=i: check(
-                c.get(f"/scim/v2/Users/{dataset.resource_id(i)}", headers=headers), 200
-            )
-            for i in pick
-        ]
-    if args.scenario == "filter":
-        return [
-            lambda c, i=i: check(
-                c.get(
-                    "/scim/v2/Users",
-                    query_string={"filter": f'userName eq "{dataset.user_name(i)}"'},
-                    headers=headers,
-                ),
-                200,
-            )
-            for i in pick
-        ]
-    if args.scenario == "page":
-        return [
-            lambda c, i=i: check(
-                c.get(
-                    "/scim/v2/Users",
-                    query_string={"startIndex": i + 1, "count": 100},
-                    headers=headers,
-                ),
-                200,
-            )
-            for i in pick
-        ]
-    if args.scenario == "post":
+def _calls(
+    args: argparse.Namespace, database: Database, workdir: Path, headers: dict[str, str]
+) -> list[Call]:
+    total = args.requests + WARM_UP
+    picks = [random.randrange(args.users) for _ in range(total)]  # noqa: S311 - not secret
+    users = "/scim/v2/Users"
 
-        def post(c, i: int) -> None:  # type: ignore[no-untyped-def]
-            body = dataset.scim_user(i)
-            body["userName"] = body["emails"][0]["value"] = f"p{i}@profile.example.com"
-            check(
-                c.post(
-                    "/scim/v2/Users",
-                    data=json.dumps(body),
-                    headers={**headers, "Content-Type": "application/scim+json"},
-                ),
-                201,
-            )
+    def get(i: int) -> Call:
+        return lambda c: _expect(c.get(f"{users}/{dataset.resource_id(i)}", headers=headers), 200)
 
-        return [lambda c, i=i: post(c, i) for i in range(n)]
+    def probe(i: int) -> Call:
+        query = {"filter": f'userName eq "{dataset.user_name(i)}"'}
+        return lambda c: _expect(c.get(users, query_string=query, headers=headers), 200)
+
+    def page(i: int) -> Call:
+        query = {"startIndex": i + 1, "count": 100}
+        return lambda c: _expect(c.get(users, query_string=query, headers=headers), 200)
+
+    def post(i: int) -> Call:
+        body = dataset.scim_user(i)
+        body["userName"] = body["emails"][0]["value"] = f"p{i}@profile.example.com"
+        sent = {**headers, "Content-Type": "application/scim+json"}
+        return lambda c: _expect(c.post(users, data=json.dumps(body), headers=sent), 201)
+
+    makers: dict[str, Callable[[int], Call]] = {
+        "get": get,
+        "filter": probe,
+        "page": page,
+        "post": post,
+    }
+    if args.scenario in makers:
+        indexes = range(total) if args.scenario == "post" else picks
+        return [makers[args.scenario](i) for i in indexes]
     keys = bench_saml.new_keys(workdir)
-    metadata, _settings = bench_saml.configure_idp(
-        database, "bench", base_url=BASE_URL, secret_key="p" * 40, keys=keys
+    metadata, _ = bench_saml.configure_idp(
+        database, "bench", base_url=BASE_URL, secret_key=SECRET_KEY, keys=keys
     )
     responses = bench_saml.make_responses(
         keys,
         metadata,
         base_url=BASE_URL,
         slug="bench",
-        emails=[dataset.user_name(i) for i in pick],
+        emails=[dataset.user_name(i) for i in picks],
         workers=2,
     )
-    return [
-        lambda c, r=r: check(c.post("/sso/bench/acs", data={"SAMLResponse": r}), 303)
-        for r in responses
-    ]
+
+    def sign_in(encoded: str) -> Call:
+        return lambda c: _expect(c.post("/sso/bench/acs", data={"SAMLResponse": encoded}), 303)
+
+    return [sign_in(encoded) for encoded in responses]
 
 
 if __name__ == "__main__":

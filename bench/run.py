@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field
@@ -79,8 +79,8 @@ class Report:
         self.measures.append({"engine": engine, **asdict(measure), "rate": measure.rate})
         print(
             f"  {engine:10} {measure.contender:13} {measure.scenario:7} {measure.users:>7} users:"
-            f" {measure.rate:8.1f} req/s  p50 {measure.p50_ms:7.2f} ms  p99 {measure.p99_ms:7.2f} ms"
-            f"  errors {measure.errors}",
+            f" {measure.rate:8.1f} req/s  p50 {measure.p50_ms:7.2f} ms"
+            f"  p99 {measure.p99_ms:7.2f} ms  errors {measure.errors}",
             flush=True,
         )
 
@@ -185,10 +185,8 @@ def _wait_ready(served: Served, path: str, token: str | None) -> None:
             connection = HTTPConnection("127.0.0.1", served.port, timeout=5)
             connection.request("GET", path, headers=headers)
             if connection.getresponse().status == 200:
-                # every worker must be up: ask a few more times
-                if len(served.worker_pids()) >= 1:
-                    time.sleep(1)
-                    return
+                time.sleep(1)  # let the other workers finish booting too
+                return
         except OSError:
             pass
         time.sleep(0.3)
@@ -292,6 +290,18 @@ def analyze(url: str) -> None:
 # --- scenarios ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Contender:
+    """A server under load: where it listens, its SCIM root, its token and its users."""
+
+    name: str
+    served: Served
+    prefix: str
+    token: str
+    data: Path
+    users: int
+
+
 @dataclass
 class Bench:
     args: argparse.Namespace
@@ -312,18 +322,16 @@ class Bench:
             threads=self.args.threads,
         )
 
-    def interleaved(
-        self,
-        engine: str,
-        scenario: str,
-        contenders: list[tuple[str, int, Callable[[], dict[str, Any]]]],
-    ) -> None:
+    def interleaved(self, engine: str, scenario: str, contenders: list[Contender]) -> None:
         """Run each contender ``rounds`` times, alternating; keep each one's median round."""
-        results: dict[str, list[Measure]] = {name: [] for name, _, _ in contenders}
+        results: dict[str, list[Measure]] = {c.name: [] for c in contenders}
         for _ in range(self.args.rounds):
-            for name, users, run in contenders:
-                results[name].append(measure(name, scenario, users, run()))
-        for name, measures in results.items():
+            for c in contenders:
+                result = self.run_wrk(
+                    c.served, scenario, c.data, c.token, c.prefix, self.args.seconds
+                )
+                results[c.name].append(measure(c.name, scenario, c.users, result))
+        for measures in results.values():
             ranked = sorted(measures, key=lambda m: m.rate)
             self.report.add(engine, ranked[len(ranked) // 2])
 
@@ -365,7 +373,9 @@ def stock_acs_rate(
         results = list(pool.map(_stock_worker, [(settings, base_url, SLUG, s) for s in shares]))
         elapsed = time.perf_counter() - started
     accepted = sum(ok for ok, _ in results)
-    per_response = statistics.mean(seconds / len(s) for (_, seconds), s in zip(results, shares))
+    per_response = statistics.mean(
+        seconds / len(s) for (_, seconds), s in zip(results, shares, strict=True)
+    )
     return len(responses) / elapsed, per_response * 1000, accepted
 
 
@@ -433,7 +443,7 @@ def run_engine(bench: Bench, engine: str, peers: dict[str, Served], idp_keys: An
         analyze(url)
         report.facts[f"{engine}_load_{users}_seconds"] = round(time.perf_counter() - started, 1)
         print(
-            f"{engine}: {users} users loaded in {time.perf_counter() - started:.1f} s", flush=True
+            f"{engine}: {users} users loaded in {report.facts[f'{engine}_load_{users}_seconds']} s"
         )
         index = index_file(bench.workdir, users)
         env = bench.seatgate_env(url, organization.scim_token, base_url)
@@ -446,44 +456,25 @@ def run_engine(bench: Bench, engine: str, peers: dict[str, Served], idp_keys: An
             ready_path="/scim/v2/ServiceProviderConfig",
             port=port,
         ) as seatgate:
-            token = organization.scim_token
-            scim2 = peers["scim2-server"]
-
-            def ours(mode: str, served: Served = seatgate, data: Path = index) -> Any:
-                return lambda: bench.run_wrk(served, mode, data, token, "/scim/v2", args.seconds)
-
-            def theirs(mode: str) -> Any:
-                return lambda: bench.run_wrk(
-                    scim2, mode, scim2_index, args.peer_token, "/v2", args.seconds
-                )
-
-            peer_users = args.peer_users
-            get_contenders = [
-                ("seatgate", users, ours("get")),
-                ("scim2-server", peer_users, theirs("get")),
-            ]
-            if "flask" in peers:
-                flask = peers["flask"]
-                get_contenders.append(
-                    (
-                        "flask-ceiling",
-                        0,
-                        lambda: bench.run_wrk(flask, "get", scim2_index, "-", "", args.seconds),
-                    )
-                )
-            bench.interleaved(engine, "get", get_contenders)
-            for mode in ("filter", "page", "post"):
-                bench.interleaved(
-                    engine,
-                    mode,
-                    [("seatgate", users, ours(mode)), ("scim2-server", peer_users, theirs(mode))],
-                )
+            ours = Contender(
+                "seatgate", seatgate, "/scim/v2", organization.scim_token, index, users
+            )
+            scim2 = Contender(
+                "scim2-server",
+                peers["scim2-server"],
+                "/v2",
+                args.peer_token,
+                scim2_index,
+                args.peer_users,
+            )
+            flask = Contender("flask-ceiling", peers["flask"], "", "-", scim2_index, 0)
+            bench.interleaved(engine, "get", [ours, scim2, flask])
+            for scenario in ("filter", "page", "post"):
+                bench.interleaved(engine, scenario, [ours, scim2])
             run_acs(bench, engine, seatgate, users, metadata, saml_settings, idp_keys, base_url)
             rss = seatgate.worker_rss_mb()
             report.facts[f"{engine}_rss_mb_per_worker_{users}"] = [round(r, 1) for r in rss]
-            print(
-                f"  seatgate worker RSS at {users} users: {[round(r) for r in rss]} MB", flush=True
-            )
+            print(f"  seatgate worker RSS at {users} users: {[round(r) for r in rss]} MB")
             if users == sizes[0]:
                 run_sync(bench, engine, database, seatgate)
     with database.unit_of_work(write=False) as session:
@@ -505,7 +496,8 @@ def run_acs(
 ) -> None:
     args = bench.args
     count = args.acs_responses
-    emails = [dataset.user_name(random.randrange(users)) for _ in range(count * args.rounds)]
+    picks = (random.randrange(users) for _ in range(count * args.rounds))  # noqa: S311
+    emails = [dataset.user_name(i) for i in picks]
     started = time.perf_counter()
     responses = bench_saml.make_responses(
         idp_keys, metadata, base_url=base_url, slug=SLUG, emails=emails, workers=args.workers
