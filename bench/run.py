@@ -379,15 +379,20 @@ def stock_acs_rate(
     return len(responses) / elapsed, per_response * 1000, accepted
 
 
-def initial_sync(url: str, token: str, users: int, clients: int) -> tuple[float, int]:
-    """``users`` creations through SCIM from ``clients`` concurrent clients: (seconds, failures)."""
+def initial_sync(
+    url: str, token: str, users: int, clients: int, limit: float
+) -> tuple[float, int, int]:
+    """Create ``users`` through SCIM from ``clients`` concurrent clients, giving up after
+    ``limit`` seconds: (seconds, users created, failures)."""
     parsed = urllib.parse.urlsplit(url)
     queue = iter(range(users))
     lock = threading.Lock()
+    created = [0]
     failures = [0]
+    started = time.perf_counter()
 
     def client() -> None:
-        while True:
+        while time.perf_counter() - started < limit:
             with lock:
                 i = next(queue, None)
             if i is None:
@@ -407,17 +412,18 @@ def initial_sync(url: str, token: str, users: int, clients: int) -> tuple[float,
             response = connection.getresponse()
             response.read()
             connection.close()
-            if response.status != 201:
-                with lock:
+            with lock:
+                if response.status == 201:
+                    created[0] += 1
+                else:
                     failures[0] += 1
 
-    started = time.perf_counter()
     workers = [threading.Thread(target=client) for _ in range(clients)]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
-    return time.perf_counter() - started, failures[0]
+    return time.perf_counter() - started, created[0], failures[0]
 
 
 def run_engine(bench: Bench, engine: str, peers: dict[str, Served], idp_keys: Any) -> None:
@@ -527,17 +533,20 @@ def run_acs(
 def run_sync(bench: Bench, engine: str, database: Database, seatgate: Served) -> None:
     args = bench.args
     organization = load.create_bench_organization(database, "sync", seats=args.sync_users)
-    seconds, failures = initial_sync(seatgate.url, organization.scim_token, args.sync_users, 8)
+    seconds, created, failures = initial_sync(
+        seatgate.url, organization.scim_token, args.sync_users, 8, args.sync_limit
+    )
     bench.report.facts[f"{engine}_initial_sync"] = {
         "users": args.sync_users,
         "clients": 8,
+        "created": created,
         "seconds": round(seconds, 1),
         "failures": failures,
+        "projected_seconds": round(seconds * args.sync_users / max(created, 1), 1),
     }
     print(
-        f"  initial sync: {args.sync_users} users by 8 clients in {seconds:.1f} s"
-        f" ({args.sync_users / seconds:.0f}/s), {failures} failures",
-        flush=True,
+        f"  initial sync: {created} of {args.sync_users} users by 8 clients in {seconds:.1f} s"
+        f" ({created / seconds:.0f}/s), {failures} failures"
     )
 
 
@@ -570,14 +579,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--engines", default="sqlite,postgresql")
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--peer-users", type=int, default=10000)
-    parser.add_argument("--seconds", type=int, default=6, help="per wrk run")
+    parser.add_argument("--seconds", type=int, default=5, help="per wrk run")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved runs per contender")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers, every contender")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--acs-responses", type=int, default=4000, help="per round")
+    parser.add_argument("--acs-responses", type=int, default=1500, help="per round")
     parser.add_argument("--stock-sample", type=int, default=600)
     parser.add_argument("--sync-users", type=int, default=10000)
+    parser.add_argument(
+        "--sync-limit", type=float, default=75.0, help="seconds before the initial sync stops"
+    )
     parser.add_argument(
         "--postgres-url", default=os.environ.get("SEATGATE_BENCH_POSTGRES_URL", DEFAULT_POSTGRES)
     )

@@ -27,8 +27,10 @@ def test_ratios_and_verdicts() -> None:
             "postgresql_initial_sync": {
                 "users": 10000,
                 "clients": 8,
-                "seconds": 61.0,
+                "created": 8000,
+                "seconds": 75.0,
                 "failures": 0,
+                "projected_seconds": 93.8,
             },
             "postgresql_rss_mb_per_worker_100000": [120.0, 130.0],
         },
@@ -51,5 +53,5 @@ def test_ratios_and_verdicts() -> None:
         in text
     )
     assert "0.70× | **not met** |" in text  # POST on PostgreSQL
-    assert "61.0 s, 0 failures | **not met** |" in text
+    assert "8,000 created in 75.0 s (all 10,000: ~94 s), 0 failures | **not met** |" in text
     assert "130 MB (largest of 2 workers) | **met** |" in text
