@@ -62,7 +62,7 @@ def user_name_key(user_name: str) -> str:
     return user_name.casefold()
 
 
-# Built once (the hottest read of SCIM): no query building or cache-key work per call.
+# Built once (the hottest statements of SCIM): no query building or cache-key work per call.
 _BY_RESOURCE_ID = (
     select(DirectoryUser)
     .where(
@@ -70,6 +70,16 @@ _BY_RESOURCE_ID = (
         DirectoryUser.organization_id == bindparam("organization_id"),
     )
     .options(joinedload(DirectoryUser.member), joinedload(DirectoryUser.values))
+)
+
+
+_MEMBER_BY_EMAIL = select(Member).where(
+    Member.organization_id == bindparam("organization_id"),
+    Member.email_normalized == bindparam("email_key"),
+)
+_USER_NAME_HOLDER = select(DirectoryUser.member_id).where(
+    DirectoryUser.organization_id == bindparam("organization_id"),
+    DirectoryUser.user_name_key == bindparam("user_name_key"),
 )
 
 
@@ -97,9 +107,7 @@ def provision(
     email, email_key = _email_for(profile, resource_id)
     now = utcnow()
     member = session.scalar(
-        select(Member).where(
-            Member.organization_id == organization_id, Member.email_normalized == email_key
-        )
+        _MEMBER_BY_EMAIL, {"organization_id": organization_id, "email_key": email_key}
     )
     if member is None:
         member = Member(
@@ -235,10 +243,8 @@ def _check(
         if value is not None and len(value) > MAX_TEXT_LENGTH:
             raise InvalidInput(f"{name} must be at most {MAX_TEXT_LENGTH} characters.")
     holder = session.scalar(
-        select(DirectoryUser.member_id).where(
-            DirectoryUser.organization_id == organization_id,
-            DirectoryUser.user_name_key == user_name_key(user_name),
-        )
+        _USER_NAME_HOLDER,
+        {"organization_id": organization_id, "user_name_key": user_name_key(user_name)},
     )
     if holder is not None and holder != member_id:
         raise AlreadyExists(f"userName {user_name!r} is already taken in this organization.")

@@ -3,7 +3,7 @@
 ``python -m bench.profile get|filter|page|post|acs [--users N] [--requests N]
 [--database-url URL]`` loads a fresh organization (SQLite by default), sends the requests
 through Flask's test client (no HTTP, no gunicorn: only seatgate's own work) and prints the
-call tree.
+call tree (or, with ``--cpu``, the CPU time per request, to compare two versions).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import argparse
 import json
 import random
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,6 +39,11 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=10000)
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--database-url", help="an empty database (default: a new SQLite file)")
+    parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="no profiler: print the CPU time per request (steady under a loaded machine)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{tmp}/profile.sqlite3"
@@ -60,6 +66,13 @@ def main() -> None:
         client = app.test_client()
         for call in calls[:WARM_UP]:
             call(client)
+        if args.cpu:
+            started = time.process_time()
+            for call in calls[WARM_UP:]:
+                call(client)
+            spent = (time.process_time() - started) / len(calls[WARM_UP:])
+            print(f"{args.scenario}: {spent * 1000:.2f} ms CPU per request (this process)")
+            return
         profiler = Profiler(interval=0.0002)
         profiler.start()
         for call in calls[WARM_UP:]:
