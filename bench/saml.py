@@ -24,8 +24,10 @@ from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
 from app.db import Database
 from app.organizations import get_organization
+from app.settings import DatabaseSettings
 from bench.load import LOADER
 from sso import saml as sp
+from sso import xml_schemas
 from sso.providers import IdpDescription, PolicyChange, configure, get_provider
 from tests.sso.idp import (
     IDP_ENTITY_ID,
@@ -135,6 +137,8 @@ def stock_process_responses(
 ) -> tuple[int, float]:
     """python3-saml as its own demo uses it: a new ``OneLogin_Saml2_Auth`` from the settings
     dict and ``process_response()`` per response. Returns (accepted, seconds)."""
+    if xml_schemas.installed():
+        raise RuntimeError("the stock peer must run without seatgate's compiled schemas")
     accepted = 0
     started = time.perf_counter()
     for encoded in responses:
@@ -143,3 +147,28 @@ def stock_process_responses(
         if not auth.get_errors() and auth.is_authenticated():
             accepted += 1
     return accepted, time.perf_counter() - started
+
+
+def seatgate_validate_responses(
+    database_url: str, base_url: str, slug: str, secret_key: str, responses: Sequence[str]
+) -> tuple[int, float]:
+    """seatgate's own validation step alone, as a warm worker runs it (settings and compiled
+    schemas cached): :func:`sso.saml.read_response` per response. Returns (accepted, seconds).
+
+    Call it in a process of its own: it installs the compiled-schema validator.
+    """
+    xml_schemas.install()
+    database = Database(DatabaseSettings(url=database_url))
+    endpoints = sp.SpEndpoints(base_url, slug)
+    accepted = 0
+    with database.unit_of_work(write=False) as session:
+        provider = get_provider(session, get_organization(session, slug))
+        started = time.perf_counter()
+        for encoded in responses:
+            settings = sp.saml_settings(provider, endpoints, secret_key)
+            data = sp.request_data(endpoints, "acs", form={"SAMLResponse": encoded})
+            sp.read_response(provider, settings, data, encoded)
+            accepted += 1
+        elapsed = time.perf_counter() - started
+    database.dispose()
+    return accepted, elapsed
