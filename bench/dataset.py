@@ -1,7 +1,9 @@
 """The benchmark's users: deterministic, so every contender serves exactly the same data.
 
 User ``i`` has the same ``userName``, ``id`` and body in seatgate and in scim2-server, and the
-load scripts pick from one list of (id, userName) pairs written by :func:`write_index`.
+load scripts pick from one list of (id, userName) pairs written by :func:`write_index`. Each
+organization of a run has its own e-mail ``domain``, so its users (and their ids, unique
+across the database) are its own.
 """
 
 from __future__ import annotations
@@ -15,12 +17,12 @@ DOMAIN = "bench.example.com"
 _NAMESPACE = uuid.UUID("5b0f7a58-3c1e-4d51-9a55-0d3a1f5e2c11")
 
 
-def user_name(i: int) -> str:
-    return f"user{i:06d}@{DOMAIN}"
+def user_name(i: int, domain: str = DOMAIN) -> str:
+    return f"user{i:06d}@{domain}"
 
 
-def resource_id(i: int) -> str:
-    return resource_id_for(user_name(i))
+def resource_id(i: int, domain: str = DOMAIN) -> str:
+    return resource_id_for(user_name(i, domain))
 
 
 def resource_id_for(name: str) -> str:
@@ -40,20 +42,21 @@ def display_name(i: int) -> str:
     return f"{given_name(i)} {family_name(i)}"
 
 
-def scim_user(i: int) -> dict[str, Any]:
+def scim_user(i: int, domain: str = DOMAIN) -> dict[str, Any]:
     """User ``i`` as an identity provider sends it (Okta's shape)."""
     return {
         "schemas": [CORE_USER],
-        "userName": user_name(i),
+        "userName": user_name(i, domain),
         "name": {"givenName": given_name(i), "familyName": family_name(i)},
         "displayName": display_name(i),
-        "emails": [{"value": user_name(i), "type": "work", "primary": True}],
+        "emails": [{"value": user_name(i, domain), "type": "work", "primary": True}],
         "active": True,
     }
 
 
-def write_index(path: Path, count: int) -> Path:
+def write_index(path: Path, count: int, domain: str = DOMAIN) -> Path:
     """One ``id userName`` line per user, for the wrk scripts."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"{resource_id(i)} {user_name(i)}\n" for i in range(count)))
+    lines = (f"{resource_id(i, domain)} {user_name(i, domain)}\n" for i in range(count))
+    path.write_text("".join(lines))
     return path

@@ -45,11 +45,13 @@ HEADROOM = 60_000
 class LoadedOrganization:
     organization_id: int
     slug: str
-    users: int
     scim_token: str
+    domain: str  # of its users' e-mail addresses (see bench.dataset)
 
 
-def create_bench_organization(database: Database, slug: str, *, seats: int) -> LoadedOrganization:
+def create_bench_organization(
+    database: Database, slug: str, *, seats: int, domain: str = dataset.DOMAIN
+) -> LoadedOrganization:
     """An organization with ``seats`` purchased seats, a current term and a SCIM token."""
     today = utcnow().date()
     with database.unit_of_work() as session:
@@ -68,7 +70,7 @@ def create_bench_organization(database: Database, slug: str, *, seats: int) -> L
             actor=LOADER,
         )
         issued = create_token(session, organization, label="bench", actor=LOADER)
-        return LoadedOrganization(organization.id, slug, 0, issued.secret)
+        return LoadedOrganization(organization.id, slug, issued.secret, domain)
 
 
 def load_users(
@@ -92,7 +94,10 @@ def load_users(
     for first in range(start, count, BATCH):
         with database.unit_of_work() as session:
             assigned = _load_batch(
-                session, organization_id, range(first, min(first + BATCH, count)), assigned
+                session,
+                organization,
+                range(first, min(first + BATCH, count)),
+                assigned,
             )
     with database.unit_of_work() as session:
         session.execute(
@@ -105,13 +110,16 @@ def load_users(
         raise RuntimeError(f"bulk load left inconsistent counts: {checked.as_dict()}")
 
 
-def _load_batch(session: Session, organization_id: int, users: range, assigned: int) -> int:
+def _load_batch(
+    session: Session, organization: LoadedOrganization, users: range, assigned: int
+) -> int:
+    organization_id, domain = organization.organization_id, organization.domain
     now = utcnow()
     member_rows = [
         {
             "organization_id": organization_id,
-            "email": dataset.user_name(i),
-            "email_normalized": dataset.user_name(i),
+            "email": dataset.user_name(i, domain),
+            "email_normalized": dataset.user_name(i, domain),
             "display_name": dataset.display_name(i),
             "role": Role.USER.value,
             "active": True,
@@ -127,7 +135,8 @@ def _load_batch(session: Session, organization_id: int, users: range, assigned: 
     )
     pairs = list(zip(users, member_ids, strict=True))
     session.execute(
-        insert(DirectoryUser), [_directory_row(organization_id, i, m, now) for i, m in pairs]
+        insert(DirectoryUser),
+        [_directory_row(organization_id, domain, i, m, now) for i, m in pairs],
     )
     session.execute(
         insert(DirectoryValue),
@@ -136,7 +145,7 @@ def _load_batch(session: Session, organization_id: int, users: range, assigned: 
                 "member_id": member_id,
                 "attribute": "emails",
                 "position": 0,
-                "item": dataset.scim_user(i)["emails"][0],
+                "item": dataset.scim_user(i, domain)["emails"][0],
             }
             for i, member_id in pairs
         ],
@@ -157,7 +166,7 @@ def _load_batch(session: Session, organization_id: int, users: range, assigned: 
                 "organization_id": organization_id,
                 "kind": SeatEventKind.ASSIGN.value,
                 "member_id": member_id,
-                "subject": dataset.user_name(i),
+                "subject": dataset.user_name(i, domain),
                 "purchased_delta": 0,
                 "assigned_delta": 1,
                 "purchased_after": purchased,
@@ -174,13 +183,13 @@ def _load_batch(session: Session, organization_id: int, users: range, assigned: 
 
 
 def _directory_row(
-    organization_id: int, i: int, member_id: int, now: dt.datetime
+    organization_id: int, domain: str, i: int, member_id: int, now: dt.datetime
 ) -> dict[str, Any]:
-    body = dataset.scim_user(i)
+    body = dataset.scim_user(i, domain)
     return {
         "member_id": member_id,
         "organization_id": organization_id,
-        "resource_id": dataset.resource_id(i),
+        "resource_id": dataset.resource_id(i, domain),
         "user_name": body["userName"],
         "user_name_key": body["userName"].casefold(),
         "profile": {"name": body["name"], "active": True},

@@ -1,10 +1,11 @@
 """``make bench``: seatgate beside its peers, on SQLite and PostgreSQL, one run, one machine.
 
-For each engine: load 10,000 users, serve seatgate under gunicorn, drive each scenario with
-``wrk`` from its own process, interleaved with the peers (scim2-server in memory and a bare
+For each engine: bulk-load one organization of 10,000 users and one of 100,000 into one
+database, serve seatgate under gunicorn, and drive each scenario with ``wrk`` from its own
+process, the two organizations interleaved with the peers (scim2-server in memory and a bare
 Flask app, served by the same gunicorn settings; python3-saml's stock ``process_response``
-for the ACS), then grow the organization to 100,000 users and measure again. Every figure is
-printed beside its peer's and as a ratio; the raw numbers go to ``bench/out/``.
+for the ACS). Every figure is printed beside its peer's and as a ratio; the raw numbers go to
+``bench/out/``.
 """
 
 from __future__ import annotations
@@ -47,7 +48,6 @@ ROOT = Path(__file__).resolve().parent.parent
 LUA = ROOT / "bench" / "lua" / "scim.lua"
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 BENCH_DATABASE = "seatgate_bench"
-SLUG = "bench"
 
 
 @dataclass
@@ -332,31 +332,18 @@ class Bench:
 
     def interleaved(self, engine: str, scenario: str, contenders: list[Contender]) -> None:
         """Run each contender ``rounds`` times, alternating; keep each one's median round."""
-        results: dict[str, list[Measure]] = {c.name: [] for c in contenders}
+        results: list[list[Measure]] = [[] for _ in contenders]
         for _ in range(self.args.rounds):
-            for c in contenders:
+            for c, measures in zip(contenders, results, strict=True):
                 result = self.run_wrk(
                     c.served, scenario, c.data, c.token, c.prefix, self.args.seconds
                 )
-                results[c.name].append(measure(c.name, scenario, c.users, result))
-        for measures in results.values():
+                measures.append(measure(c.name, scenario, c.users, result))
+        for measures in results:
             ranked = sorted(measures, key=lambda m: m.rate)
             self.report.add(engine, ranked[len(ranked) // 2])
 
-    def seatgate_env(self, url: str, token: str, port_hint: str = "") -> dict[str, str]:
-        return {
-            "SEATGATE_ENV": "production",
-            "SEATGATE_SECRET_KEY": self.secret_key,
-            "SEATGATE_DATABASE_URL": url,
-            "SEATGATE_BASE_URL": port_hint,
-            "BENCH_TOKEN": token,
-        }
-
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(36))
-
-
-def index_file(workdir: Path, users: int) -> Path:
-    return dataset.write_index(workdir / f"users-{users}.txt", users)
 
 
 def acs_bodies(path: Path, responses: list[str]) -> Path:
@@ -441,72 +428,91 @@ def initial_sync(
     return time.perf_counter() - started, created[0], failures[0]
 
 
+@dataclass(frozen=True)
+class BenchOrganization:
+    """One organization of the run: its users, its SAML settings and its users file."""
+
+    loaded: load.LoadedOrganization
+    users: int
+    index: Path
+    metadata: str
+    saml_settings: dict[str, Any]
+
+
 def run_engine(bench: Bench, engine: str, peers: dict[str, Served], idp_keys: Any) -> None:
+    """One database holding one organization per size; one seatgate server for all of them,
+    so the sizes are measured interleaved, under the same load."""
     args = bench.args
     report = bench.report
-    sizes = args.sizes
     url = fresh_database(engine, bench.workdir, args.postgres_url)
     if engine == "postgresql":
         report.facts["postgresql"] = postgres_durability(url)
     database = Database(DatabaseSettings(url=url))
-    organization = load.create_bench_organization(database, SLUG, seats=10)
-    loaded = 0
     port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    metadata, saml_settings = bench_saml.configure_idp(
-        database, SLUG, base_url=base_url, secret_key=bench.secret_key, keys=idp_keys
-    )
-    scim2_index = index_file(bench.workdir, args.peer_users)
-    for users in sizes:
+    base_url = f"http://127.0.0.1:{port}"  # seatgate's base_url: the SAML Destination
+    organizations = []
+    for users in args.sizes:
+        domain = f"u{users}.{dataset.DOMAIN}"
+        loaded = load.create_bench_organization(database, f"bench-{users}", seats=10, domain=domain)
         started = time.perf_counter()
-        load.load_users(database, organization, users, start=loaded)
-        loaded = users
-        analyze(url)
+        load.load_users(database, loaded, users)
         report.facts[f"{engine}_load_{users}_seconds"] = round(time.perf_counter() - started, 1)
         print(
             f"{engine}: {users} users loaded in {report.facts[f'{engine}_load_{users}_seconds']} s"
         )
-        index = index_file(bench.workdir, users)
-        env = bench.seatgate_env(url, organization.scim_token, base_url)
-        # seatgate listens on the port its base_url (hence the SAML Destination) names
-        with gunicorn(
-            f"seatgate-{engine}",
-            "app.wsgi:application",
-            env,
-            workers=args.workers,
-            ready_path="/scim/v2/ServiceProviderConfig",
-            port=port,
-        ) as seatgate:
-            ours = Contender(
-                "seatgate", seatgate, "/scim/v2", organization.scim_token, index, users
-            )
-            scim2 = Contender(
-                "scim2-server",
-                peers["scim2-server"],
-                "/v2",
-                args.peer_token,
-                scim2_index,
-                args.peer_users,
-            )
-            flask = Contender(
-                "flask-ceiling", peers["flask"], "", "-", scim2_index, 0, scenarios=("get",)
-            )
-            bench.warm_up([ours, scim2, flask])
-            bench.interleaved(engine, "get", [ours, scim2, flask])
-            for scenario in ("filter", "page", "post"):
-                bench.interleaved(engine, scenario, [ours, scim2])
-            run_acs(
-                bench, url, engine, seatgate, users, metadata, saml_settings, idp_keys, base_url
-            )
-            rss = seatgate.worker_rss_mb()
-            report.facts[f"{engine}_rss_mb_per_worker_{users}"] = [round(r, 1) for r in rss]
-            print(f"  seatgate worker RSS at {users} users: {[round(r) for r in rss]} MB")
-            if users == sizes[0]:
-                run_sync(bench, engine, database, seatgate)
-    with database.unit_of_work(write=False) as session:
-        checked = recount(session, organization.organization_id)
-    report.facts[f"{engine}_recount_consistent"] = checked.consistent
-    print(f"{engine}: recount {'consistent' if checked.consistent else 'INCONSISTENT'}")
+        metadata, saml_settings = bench_saml.configure_idp(
+            database, loaded.slug, base_url=base_url, secret_key=bench.secret_key, keys=idp_keys
+        )
+        index = dataset.write_index(bench.workdir / f"users-{users}.txt", users, domain)
+        organizations.append(BenchOrganization(loaded, users, index, metadata, saml_settings))
+    analyze(url)
+    scim2_index = dataset.write_index(bench.workdir / "peer-users.txt", args.peer_users)
+    env = {
+        "SEATGATE_ENV": "production",
+        "SEATGATE_SECRET_KEY": bench.secret_key,
+        "SEATGATE_DATABASE_URL": url,
+        "SEATGATE_BASE_URL": base_url,
+    }
+    with gunicorn(
+        f"seatgate-{engine}",
+        "app.wsgi:application",
+        env,
+        workers=args.workers,
+        ready_path="/healthz",
+        port=port,
+    ) as seatgate:
+        ours = [
+            Contender("seatgate", seatgate, "/scim/v2", o.loaded.scim_token, o.index, o.users)
+            for o in organizations
+        ]
+        scim2 = Contender(
+            "scim2-server",
+            peers["scim2-server"],
+            "/v2",
+            args.peer_token,
+            scim2_index,
+            args.peer_users,
+        )
+        flask = Contender(
+            "flask-ceiling", peers["flask"], "", "-", scim2_index, 0, scenarios=("get",)
+        )
+        bench.warm_up([*ours, scim2, flask])
+        bench.interleaved(engine, "get", [*ours, scim2, flask])
+        for scenario in ("filter", "page", "post"):
+            bench.interleaved(engine, scenario, [*ours, scim2])
+        for organization in organizations:
+            run_acs(bench, url, engine, seatgate, organization, base_url, idp_keys)
+        rss = seatgate.worker_rss_mb()
+        total = sum(args.sizes)
+        report.facts[f"{engine}_rss_mb_per_worker"] = [round(r, 1) for r in rss]
+        report.facts["rss_database_users"] = total
+        print(f"  seatgate worker RSS, {total} users in the database: {[round(r) for r in rss]} MB")
+        run_sync(bench, engine, database, seatgate)
+    for organization in organizations:
+        with database.unit_of_work(write=False) as session:
+            checked = recount(session, organization.loaded.organization_id)
+        report.facts[f"{engine}_recount_consistent_{organization.users}"] = checked.consistent
+        print(f"{engine}: {organization.loaded.slug} recount consistent: {checked.consistent}")
     database.dispose()
 
 
@@ -515,21 +521,28 @@ def run_acs(
     url: str,
     engine: str,
     seatgate: Served,
-    users: int,
-    metadata: str,
-    settings: dict[str, Any],
-    idp_keys: Any,
+    organization: BenchOrganization,
     base_url: str,
+    idp_keys: Any,
 ) -> None:
+    """seatgate's ACS over HTTP, the stock python3-saml ACS and seatgate's validation step
+    alone, on responses made for this organization's users."""
     args = bench.args
     count = args.acs_responses
+    slug, users, domain = organization.loaded.slug, organization.users, organization.loaded.domain
     picks = (random.randrange(users) for _ in range(count * args.rounds))  # noqa: S311
-    emails = [dataset.user_name(i) for i in picks]
+    emails = [dataset.user_name(i, domain) for i in picks]
     started = time.perf_counter()
     responses = bench_saml.make_responses(
-        idp_keys, metadata, base_url=base_url, slug=SLUG, emails=emails, workers=args.workers
+        idp_keys,
+        organization.metadata,
+        base_url=base_url,
+        slug=slug,
+        emails=emails,
+        workers=args.workers,
     )
     print(f"  {len(responses)} signed responses made in {time.perf_counter() - started:.1f} s")
+    settings = organization.saml_settings
     stock_rates = []
     validation_rates = []
     ours: list[Measure] = []
@@ -537,7 +550,7 @@ def run_acs(
         batch = responses[round_index * count : (round_index + 1) * count]
         sample = batch[: args.stock_sample]
         rate, per_ms, accepted = in_processes(
-            _stock_worker, lambda share: (settings, base_url, SLUG, share), sample, args.workers
+            _stock_worker, lambda share: (settings, base_url, slug, share), sample, args.workers
         )
         if accepted != len(sample):
             raise RuntimeError(f"stock process_response refused {len(sample) - accepted}")
@@ -545,13 +558,13 @@ def run_acs(
         validation_rates.append(
             in_processes(
                 _validation_worker,
-                lambda share: (url, base_url, SLUG, bench.secret_key, share),
+                lambda share: (url, base_url, slug, bench.secret_key, share),
                 sample,
                 args.workers,
             )[:2]
         )
         bodies = acs_bodies(bench.workdir / f"acs-{engine}-{users}-{round_index}.txt", batch)
-        result = bench.run_wrk(seatgate, "acs", bodies, "-", f"/sso/{SLUG}/acs", args.seconds)
+        result = bench.run_wrk(seatgate, "acs", bodies, "-", f"/sso/{slug}/acs", args.seconds)
         ours.append(measure("seatgate", "acs", users, result))
     for name, rates in (("python3-saml", stock_rates), ("seatgate-check", validation_rates)):
         rate, per_ms = sorted(rates)[len(rates) // 2]

@@ -32,7 +32,8 @@ def test_ratios_and_verdicts() -> None:
                 "failures": 0,
                 "projected_seconds": 93.8,
             },
-            "postgresql_rss_mb_per_worker_100000": [120.0, 130.0],
+            "postgresql_rss_mb_per_worker": [120.0, 130.0],
+            "rss_database_users": 110000,
         },
         "measures": [
             _measure("seatgate", "get", 10000, 900),
