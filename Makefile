@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PIP_FLAGS := --only-binary=lxml,xmlsec --disable-pip-version-check -q
 export SEATGATE_DATABASE_URL ?= sqlite:///instance/seatgate.sqlite3
 
-.PHONY: run test lint format install install-test clean soak fuzz
+.PHONY: run test lint format install install-test install-bench bench clean soak fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,13 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install $(PIP_FLAGS) -e '.[test]'
 	touch $(VENV)/.installed $@
 
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install $(PIP_FLAGS) -e '.[test,bench]'
+	touch $(VENV)/.installed $(VENV)/.installed-test $@
+
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
+install-bench: $(VENV)/.installed-bench
 
 run: install
 	$(BIN)/seatgate db upgrade
@@ -45,6 +50,13 @@ soak: install-test
 FUZZ_EXAMPLES ?= 2600
 fuzz: install-test
 	SEATGATE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -p no:logging tests/fuzz
+
+# Benchmarks beside scim2-server, bare Flask and stock python3-saml (see bench/RESULTS.md).
+# Needs Debian's wrk and xmlsec1, and PostgreSQL at SEATGATE_BENCH_POSTGRES_URL (default
+# postgresql+psycopg://postgres@127.0.0.1:5432/postgres). BENCH_ARGS: see python -m bench.run -h.
+bench: install-bench
+	@command -v wrk >/dev/null || { echo "bench: needs wrk (Debian: apt-get install wrk)" >&2; exit 2; }
+	$(BIN)/python -u -m bench.run $(BENCH_ARGS)
 
 lint: install-test
 	$(BIN)/ruff check .

@@ -9,6 +9,7 @@ does not let anyone sign sessions or AuthnRequests. Changing ``secret_key`` ther
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -34,6 +35,18 @@ def seal_private_key(key: rsa.RSAPrivateKey, secret: str) -> str:
 
 
 def open_private_key(sealed: str, secret: str) -> rsa.RSAPrivateKey:
+    """The key inside ``sealed``; raises :class:`ValueError` if ``secret`` does not open it.
+
+    Opening runs the PEM encryption's key derivation, deliberately slow (about 50 ms), so
+    opened keys are kept in memory, keyed by the sealed text and the secret: a sealed key
+    never changes, and a wrong secret is never cached (it raises). Keeping it costs no
+    secrecy: the process already holds ``secret_key``, which opens every sealed key.
+    """
+    return _open_private_key(sealed, secret)
+
+
+@functools.lru_cache(maxsize=64)
+def _open_private_key(sealed: str, secret: str) -> rsa.RSAPrivateKey:
     key = serialization.load_pem_private_key(sealed.encode(), password=secret.encode())
     if not isinstance(key, rsa.RSAPrivateKey):
         raise TypeError("seatgate only stores RSA private keys")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from app.alerts import triggers as alerts
@@ -416,38 +416,44 @@ def recount(session: Session, organization_id: int) -> Recount:
     )
 
 
+# The statements every claim and release runs, built once: building a statement and its
+# cache key costs more than running it on an indexed row.
+_LOCK_MEMBER = (
+    select(Member)
+    .where(Member.id == bindparam("member_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_ASSIGNMENT_OF = select(SeatAssignment).where(SeatAssignment.member_id == bindparam("member_id"))
+_CONTRACT_OF = select(Contract).where(Contract.organization_id == bindparam("organization_id"))
+_COUNTS = select(_pools.c.purchased, _pools.c.assigned).where(
+    _pools.c.organization_id == bindparam("organization_id")
+)
+
+
 def _lock_member(session: Session, member: Member) -> Member:
     """Serialize seat changes of one member (a retried claim racing its original)."""
     if member.id is None:
         session.flush()
-    locked = session.scalar(
-        select(Member)
-        .where(Member.id == member.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    locked = session.scalar(_LOCK_MEMBER, {"member_id": member.id})
     if locked is None:
         raise NotFound(f"Member {member.email} does not exist.")
     return locked
 
 
 def _assignment_of(session: Session, member_id: int) -> SeatAssignment | None:
-    return session.scalar(select(SeatAssignment).where(SeatAssignment.member_id == member_id))
+    return session.scalar(_ASSIGNMENT_OF, {"member_id": member_id})
 
 
 def _contract_of(session: Session, organization_id: int) -> Contract:
-    contract = session.scalar(select(Contract).where(Contract.organization_id == organization_id))
+    contract = session.scalar(_CONTRACT_OF, {"organization_id": organization_id})
     if contract is None:
         raise NotFound(f"Organization {organization_id} has no contract.")
     return contract
 
 
 def _counts(session: Session, organization_id: int) -> tuple[int, int]:
-    row = session.execute(
-        select(_pools.c.purchased, _pools.c.assigned).where(
-            _pools.c.organization_id == organization_id
-        )
-    ).one_or_none()
+    row = session.execute(_COUNTS, {"organization_id": organization_id}).one_or_none()
     if row is None:
         raise NotFound(f"Organization {organization_id} has no seat pool.")
     return int(row.purchased), int(row.assigned)

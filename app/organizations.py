@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import email_validator
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app import audit
@@ -120,8 +120,15 @@ def create_organization(session: Session, new: NewOrganization, *, actor: Actor)
     return organization
 
 
+_BY_SLUG = select(Organization).where(Organization.slug == bindparam("slug"))
+_MEMBER_BY_EMAIL = select(Member).where(
+    Member.organization_id == bindparam("organization_id"),
+    Member.email_normalized == bindparam("email_key"),
+)
+
+
 def get_organization(session: Session, slug: str) -> Organization:
-    organization = session.scalar(select(Organization).where(Organization.slug == slug))
+    organization = session.scalar(_BY_SLUG, {"slug": slug})
     if organization is None:
         raise NotFound(f"No organization with slug {slug!r}.")
     return organization
@@ -129,11 +136,7 @@ def get_organization(session: Session, slug: str) -> Organization:
 
 def find_member(session: Session, organization: Organization, email: str) -> Member | None:
     key = email.strip().casefold()
-    return session.scalar(
-        select(Member).where(
-            Member.organization_id == organization.id, Member.email_normalized == key
-        )
-    )
+    return session.scalar(_MEMBER_BY_EMAIL, {"organization_id": organization.id, "email_key": key})
 
 
 def get_member(session: Session, organization: Organization, email: str) -> Member:

@@ -15,7 +15,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from app import audit
@@ -116,12 +116,28 @@ def revoke_token(
     return token
 
 
+# Built once: every SCIM request runs it, and a prebuilt statement skips building the query
+# and its cache key each time. Columns only, no ORM object to track.
+_BY_HASH = select(
+    ScimToken.id,
+    ScimToken.organization_id,
+    ScimToken.label,
+    ScimToken.token_hash,
+    ScimToken.last_used_at,
+    ScimToken.revoked_at,
+).where(ScimToken.token_hash == bindparam("digest"))
+
+
 def authenticate(session: Session, presented: str) -> Authenticated | None:
-    """The organization a presented token speaks for, or ``None`` if it is unknown or revoked."""
+    """The organization a presented token speaks for, or ``None`` if it is unknown or revoked.
+
+    Read from the database on every request (no cache), so a revocation applies to the
+    very next request on every instance.
+    """
     if not presented.startswith(TOKEN_PREFIX):
         return None
     digest = hash_token(presented)
-    token = session.scalar(select(ScimToken).where(ScimToken.token_hash == digest))
+    token = session.execute(_BY_HASH, {"digest": digest}).one_or_none()
     if token is None or not hmac.compare_digest(token.token_hash, digest):
         return None
     if token.revoked_at is not None:

@@ -16,7 +16,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    exists,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.orm import Session, contains_eager, joinedload
 from sqlalchemy.sql.elements import KeyedColumnElement
 
@@ -344,6 +355,15 @@ def run_search(
     pages are a keyset on ``member_id`` (immutable, increasing): one row more than the page
     is read to know whether a next page exists.
     """
+    user_name = _user_name_probe(search)
+    if user_name is not None:
+        page = list(
+            session.scalars(
+                _USER_NAME_PROBE,
+                {"organization_id": organization_id, "user_name_key": user_name.casefold()},
+            ).unique()
+        )
+        return len(page), page
     condition = and_(
         DirectoryUser.organization_id == organization_id,
         where_clause(search.filter) if search.filter is not None else true(),
@@ -379,6 +399,44 @@ def run_search(
     if paging.start == 1 and len(page) < paging.count:
         return len(page), page, None  # the whole result fits: no COUNT (the match probes)
     return _total(session, condition), page, None
+
+
+# The identity providers' match probe, ``filter=userName eq "…"`` (Okta and Entra ID send one
+# before every create): built once, so a probe skips filter compilation and cache-key work.
+# Same condition, order and loading as the general path; the unique (organization,
+# user_name_key) index makes the first page the whole result.
+_USER_NAME_PROBE = (
+    select(DirectoryUser)
+    .join(DirectoryUser.member)
+    .where(
+        DirectoryUser.organization_id == bindparam("organization_id"),
+        DirectoryUser.user_name_key == bindparam("user_name_key"),
+    )
+    .order_by(DirectoryUser.member_id)
+    .options(contains_eager(DirectoryUser.member), joinedload(DirectoryUser.values))
+)
+
+
+def _user_name_probe(search: Search) -> str | None:
+    """The user name of a first-page ``userName eq "…"`` search without sorting, else None."""
+    tree = search.filter
+    if not (
+        isinstance(tree, Compare)
+        and tree.op == "eq"
+        and isinstance(tree.value, str)
+        and tree.path.sub is None
+        and search.sort_by is None
+        and search.start == 1
+        and search.count > 0
+    ):
+        return None
+    try:
+        ref = attrs.resolve(tree.path.urn, tree.path.attr)
+    except LookupError:
+        return None
+    if ref.enterprise or ref.attribute.name != "userName":
+        return None
+    return tree.value
 
 
 def _total(session: Session, condition: ColumnElement[bool]) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import binascii
 import datetime as dt
+import functools
 import logging
 from base64 import b64decode
 from collections.abc import Mapping
@@ -82,18 +83,62 @@ class SamlIdentity:
 def saml_settings(
     provider: IdentityProvider, endpoints: SpEndpoints, secret_key: str
 ) -> OneLogin_Saml2_Settings:
-    """Strict python3-saml settings: pinned certificates, SHA-256, deprecated algorithms off."""
-    required = RequiredSignature(provider.required_signature)
+    """Strict python3-saml settings: pinned certificates, SHA-256, deprecated algorithms off.
+
+    Building them parses and checks every certificate (and opens the SP key when seatgate
+    signs), so they are built once per configuration and kept: the cache key is every value
+    they are made of, so a reconfiguration (on this instance or another) is used at once.
+    """
+    return _settings(
+        _Configuration(
+            entity_id=provider.entity_id,
+            sso_url=provider.sso_url,
+            slo_url=provider.slo_url,
+            certificates=tuple(provider.certificates),
+            sign_authn_requests=provider.sign_authn_requests,
+            required_signature=RequiredSignature(provider.required_signature),
+            sp_certificate=provider.sp_certificate,
+            sp_private_key=provider.sp_private_key,
+            endpoints=endpoints,
+            secret_key=secret_key,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class _Configuration:
+    """What an organization's python3-saml settings are made of (hashable: the cache key)."""
+
+    entity_id: str
+    sso_url: str
+    slo_url: str | None
+    certificates: tuple[str, ...]
+    sign_authn_requests: bool
+    required_signature: RequiredSignature
+    sp_certificate: str
+    sp_private_key: str
+    endpoints: SpEndpoints
+    secret_key: str
+
+
+@functools.lru_cache(maxsize=256)
+def _settings(configuration: _Configuration) -> OneLogin_Saml2_Settings:
+    required = configuration.required_signature
+    endpoints = configuration.endpoints
     idp: dict[str, Any] = {
-        "entityId": provider.entity_id,
-        "singleSignOnService": {"url": provider.sso_url, "binding": Saml.BINDING_HTTP_REDIRECT},
-        "x509certMulti": {"signing": list(provider.certificates)},
+        "entityId": configuration.entity_id,
+        "singleSignOnService": {
+            "url": configuration.sso_url,
+            "binding": Saml.BINDING_HTTP_REDIRECT,
+        },
+        "x509certMulti": {"signing": list(configuration.certificates)},
     }
-    if provider.slo_url:
+    if configuration.slo_url:
         idp["singleLogoutService"] = {
-            "url": provider.slo_url,
+            "url": configuration.slo_url,
             "binding": Saml.BINDING_HTTP_REDIRECT,
         }
+    signs = configuration.sign_authn_requests
     settings = {
         "strict": True,
         "debug": False,
@@ -102,19 +147,19 @@ def saml_settings(
             "assertionConsumerService": {"url": endpoints.acs, "binding": Saml.BINDING_HTTP_POST},
             "singleLogoutService": {"url": endpoints.sls, "binding": Saml.BINDING_HTTP_REDIRECT},
             "NameIDFormat": Saml.NAMEID_UNSPECIFIED,
-            "x509cert": provider.sp_certificate,
-            # Opened only when seatgate signs (opening costs tens of milliseconds).
+            "x509cert": configuration.sp_certificate,
+            # Opened only when seatgate signs.
             "privateKey": crypto.plain_pem(
-                crypto.open_private_key(provider.sp_private_key, secret_key)
+                crypto.open_private_key(configuration.sp_private_key, configuration.secret_key)
             )
-            if provider.sign_authn_requests
+            if signs
             else "",
         },
         "idp": idp,
         "security": {
-            "authnRequestsSigned": provider.sign_authn_requests,
-            "logoutRequestSigned": provider.sign_authn_requests,
-            "logoutResponseSigned": provider.sign_authn_requests,
+            "authnRequestsSigned": signs,
+            "logoutRequestSigned": signs,
+            "logoutResponseSigned": signs,
             "wantAssertionsSigned": required
             in {RequiredSignature.ASSERTION, RequiredSignature.BOTH},
             "wantMessagesSigned": required in {RequiredSignature.RESPONSE, RequiredSignature.BOTH},

@@ -14,7 +14,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from app.alerts.policy import SEAT_MARK_PREFIX, policy_of
@@ -39,6 +39,15 @@ MAX_NAMES_IN_DIGEST = 100
 
 _pools: Table = SeatPool.__table__  # type: ignore[assignment]
 
+# Run after every seat change: built once (see app.ledger).
+_SEAT_MARKS = select(AlertMark).where(
+    AlertMark.organization_id == bindparam("organization_id"),
+    AlertMark.mark.startswith(SEAT_MARK_PREFIX),
+)
+_COUNTS = select(_pools.c.purchased, _pools.c.assigned).where(
+    _pools.c.organization_id == bindparam("organization_id")
+)
+
 
 def seats_changed(
     session: Session,
@@ -58,12 +67,7 @@ def seats_changed(
     thresholds = policy_of(session, organization_id).thresholds()
     marked = {
         mark.mark: mark
-        for mark in session.scalars(
-            select(AlertMark).where(
-                AlertMark.organization_id == organization_id,
-                AlertMark.mark.startswith(SEAT_MARK_PREFIX),
-            )
-        )
+        for mark in session.scalars(_SEAT_MARKS, {"organization_id": organization_id})
     }
     newly_crossed = []
     for threshold in thresholds:
@@ -364,9 +368,5 @@ def _seats(purchased: int, assigned: int) -> dict[str, int]:
 
 
 def _counts(session: Session, organization_id: int) -> tuple[int, int]:
-    row = session.execute(
-        select(_pools.c.purchased, _pools.c.assigned).where(
-            _pools.c.organization_id == organization_id
-        )
-    ).one()
+    row = session.execute(_COUNTS, {"organization_id": organization_id}).one()
     return int(row.purchased), int(row.assigned)

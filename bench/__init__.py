@@ -1,0 +1,1 @@
+"""Benchmarks of seatgate beside its peers (``make bench``); not part of the test suite."""

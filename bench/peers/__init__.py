@@ -1,0 +1,1 @@
+"""The peers seatgate is measured beside, as WSGI applications for gunicorn."""

@@ -1,0 +1,145 @@
+"""Profile one scenario in-process with pyinstrument: where does a request's time go?
+
+``python -m bench.profile get|filter|page|post|acs [--users N] [--requests N]
+[--database-url URL]`` loads a fresh organization (SQLite by default), sends the requests
+through Flask's test client (no HTTP, no gunicorn: only seatgate's own work) and prints the
+call tree (or, with ``--cpu``, the CPU time per request, to compare two versions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from flask.testing import FlaskClient
+from pyinstrument import Profiler
+from werkzeug.test import TestResponse
+
+from app import create_app, database_of
+from app.db import Database
+from app.migrations_runner import upgrade_database
+from bench import dataset, load
+from bench import saml as bench_saml
+
+BASE_URL = "http://127.0.0.1:18080"
+SECRET_KEY = "p" * 40
+WARM_UP = 20  # first requests pay one-time costs (imports, caches): not the steady state
+
+Call = Callable[[FlaskClient], None]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile")
+    parser.add_argument("scenario", choices=["get", "filter", "page", "post", "acs"])
+    parser.add_argument("--users", type=int, default=10000)
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--database-url", help="an empty database (default: a new SQLite file)")
+    parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="no profiler: print the CPU time per request (steady under a loaded machine)",
+    )
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        url = args.database_url or f"sqlite:///{tmp}/profile.sqlite3"
+        upgrade_database(url)
+        app = create_app(
+            {
+                "env": "production",
+                "secret_key": SECRET_KEY,
+                "base_url": BASE_URL,
+                "database": {"url": url},
+                "log_level": "WARNING",
+                "alerts": {"deliver_in_background": False},
+            }
+        )
+        database = database_of(app)
+        organization = load.create_bench_organization(database, "bench", seats=10)
+        load.load_users(database, organization, args.users)
+        headers = {"Authorization": f"Bearer {organization.scim_token}"}
+        calls = _calls(args, database, Path(tmp), headers)
+        client = app.test_client()
+        for call in calls[:WARM_UP]:
+            call(client)
+        if args.cpu:
+            started, wall_started = time.process_time(), time.perf_counter()
+            for call in calls[WARM_UP:]:
+                call(client)
+            spent = (time.process_time() - started) / len(calls[WARM_UP:])
+            wall = (time.perf_counter() - wall_started) / len(calls[WARM_UP:])
+            print(
+                f"{args.scenario}: {spent * 1000:.2f} ms CPU, {wall * 1000:.2f} ms wall per request"
+            )
+            return
+        profiler = Profiler(interval=0.0002)
+        profiler.start()
+        for call in calls[WARM_UP:]:
+            call(client)
+        profiler.stop()
+        print(profiler.output_text(unicode=False, color=False))
+
+
+def _expect(response: TestResponse, status: int) -> None:
+    if response.status_code != status:
+        raise RuntimeError(f"{response.status_code}: {response.get_data(as_text=True)[:500]}")
+
+
+def _calls(
+    args: argparse.Namespace, database: Database, workdir: Path, headers: dict[str, str]
+) -> list[Call]:
+    total = args.requests + WARM_UP
+    picks = [random.randrange(args.users) for _ in range(total)]  # noqa: S311 - not secret
+    users = "/scim/v2/Users"
+
+    def get(i: int) -> Call:
+        return lambda c: _expect(c.get(f"{users}/{dataset.resource_id(i)}", headers=headers), 200)
+
+    def probe(i: int) -> Call:
+        query = {"filter": f'userName eq "{dataset.user_name(i)}"'}
+        return lambda c: _expect(c.get(users, query_string=query, headers=headers), 200)
+
+    def page(i: int) -> Call:
+        query = {"startIndex": i + 1, "count": 100}
+        return lambda c: _expect(c.get(users, query_string=query, headers=headers), 200)
+
+    def post(i: int) -> Call:
+        body = dataset.scim_user(i)
+        body["userName"] = body["emails"][0]["value"] = f"p{i}@profile.example.com"
+        sent = {**headers, "Content-Type": "application/scim+json"}
+        return lambda c: _expect(c.post(users, data=json.dumps(body), headers=sent), 201)
+
+    makers: dict[str, Callable[[int], Call]] = {
+        "get": get,
+        "filter": probe,
+        "page": page,
+        "post": post,
+    }
+    if args.scenario in makers:
+        indexes = range(total) if args.scenario == "post" else picks
+        return [makers[args.scenario](i) for i in indexes]
+    keys = bench_saml.new_keys(workdir)
+    metadata, _ = bench_saml.configure_idp(
+        database, "bench", base_url=BASE_URL, secret_key=SECRET_KEY, keys=keys
+    )
+    responses = bench_saml.make_responses(
+        keys,
+        metadata,
+        base_url=BASE_URL,
+        slug="bench",
+        emails=[dataset.user_name(i) for i in picks],
+        workers=2,
+    )
+
+    def sign_in(encoded: str) -> Call:
+        return lambda c: _expect(c.post("/sso/bench/acs", data={"SAMLResponse": encoded}), 303)
+
+    return [sign_in(encoded) for encoded in responses]
+
+
+if __name__ == "__main__":
+    main()
