@@ -363,7 +363,7 @@ def run_search(
                 {"organization_id": organization_id, "user_name_key": user_name.casefold()},
             ).unique()
         )
-        return len(page), page
+        return len(page), page, None
     condition = and_(
         DirectoryUser.organization_id == organization_id,
         where_clause(search.filter) if search.filter is not None else true(),
@@ -426,8 +426,9 @@ def _user_name_probe(search: Search) -> str | None:
         and isinstance(tree.value, str)
         and tree.path.sub is None
         and search.sort_by is None
-        and search.start == 1
-        and search.count > 0
+        and search.paging.after is None
+        and search.paging.start == 1
+        and search.paging.count > 0
     ):
         return None
     try:
