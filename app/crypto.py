@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -101,3 +102,12 @@ def certificate_summary(pem: str) -> dict[str, str]:
         "not_valid_after": certificate.not_valid_after_utc.isoformat(),
         "sha256": certificate.fingerprint(hashes.SHA256()).hex(":"),
     }
+
+
+def secret_digest(secret: str) -> str:
+    """What is stored instead of a random bearer secret (SCIM token, setup or sign-in link).
+
+    The secrets are high-entropy random strings, so a plain SHA-256 is enough (no password
+    hashing); it is looked up by value, then compared with :func:`hmac.compare_digest`.
+    """
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()

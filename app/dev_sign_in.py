@@ -8,7 +8,6 @@ token shown once; only its SHA-256 is stored; it works once, for a few minutes.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import secrets
 from dataclasses import dataclass
 
@@ -16,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import audit
+from app.crypto import secret_digest
 from app.errors import InvalidInput
 from app.ledger import Actor, claim_seat
 from app.models import DevSignInLink, Member, Organization, Source, utcnow
@@ -29,10 +29,6 @@ class NewLink:
     expires_at: dt.datetime
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def create_link(session: Session, member: Member, *, actor: Actor) -> NewLink:
     if not member.active:
         raise InvalidInput(f"{member.email} is deactivated.")
@@ -40,7 +36,7 @@ def create_link(session: Session, member: Member, *, actor: Actor) -> NewLink:
     now = utcnow()
     session.add(
         DevSignInLink(
-            token_sha256=_digest(token),
+            token_sha256=secret_digest(token),
             organization_id=member.organization_id,
             member_id=member.id,
             created_at=now,
@@ -64,7 +60,9 @@ def redeem(session: Session, token: str, *, request_id: str) -> tuple[Organizati
     The member takes a seat through the ledger like any sign-in; a refusal propagates.
     """
     link = session.scalar(
-        select(DevSignInLink).where(DevSignInLink.token_sha256 == _digest(token)).with_for_update()
+        select(DevSignInLink)
+        .where(DevSignInLink.token_sha256 == secret_digest(token))
+        .with_for_update()
     )
     now = utcnow()
     if link is None or link.used_at is not None or link.expires_at <= now:

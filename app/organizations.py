@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import email_validator
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from app import audit
 from app.errors import AlreadyExists, InvalidInput, NotFound
@@ -188,8 +188,12 @@ def add_member(
 
 
 def list_members(session: Session, organization: Organization) -> list[Member]:
+    """Members with their seat loaded in one more query (listings show it for each member)."""
     return list(
         session.scalars(
-            select(Member).where(Member.organization_id == organization.id).order_by(Member.id)
+            select(Member)
+            .where(Member.organization_id == organization.id)
+            .order_by(Member.id)
+            .options(selectinload(Member.seat))
         )
     )

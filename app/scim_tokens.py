@@ -10,7 +10,6 @@ The token alone decides the organization a request acts on (I7).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from app import audit
+from app.crypto import secret_digest
 from app.errors import InvalidInput, NotFound
 from app.ledger import Actor
 from app.models import Organization, ScimToken, utcnow
@@ -51,10 +51,6 @@ class Authenticated:
         return self.last_used_at is None or now - self.last_used_at >= LAST_USED_RESOLUTION
 
 
-def hash_token(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
-
-
 def create_token(
     session: Session, organization: Organization, *, label: str, actor: Actor
 ) -> IssuedToken:
@@ -65,7 +61,7 @@ def create_token(
     token = ScimToken(
         organization_id=organization.id,
         label=label,
-        token_hash=hash_token(secret),
+        token_hash=secret_digest(secret),
         created_at=utcnow(),
     )
     session.add(token)
@@ -136,7 +132,7 @@ def authenticate(session: Session, presented: str) -> Authenticated | None:
     """
     if not presented.startswith(TOKEN_PREFIX):
         return None
-    digest = hash_token(presented)
+    digest = secret_digest(presented)
     token = session.execute(_BY_HASH, {"digest": digest}).one_or_none()
     if token is None or not hmac.compare_digest(token.token_hash, digest):
         return None

@@ -9,7 +9,6 @@ link's id as the actor, so owners can see what was done through it.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app import audit
+from app.crypto import secret_digest
 from app.errors import InvalidInput, NotFound
 from app.ledger import Actor
 from app.models import Organization, SetupLink, Source, utcnow
@@ -37,10 +37,6 @@ class IssuedSetupLink:
     token: str
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
 def create_link(
     session: Session,
     organization: Organization,
@@ -55,7 +51,7 @@ def create_link(
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     link = SetupLink(
         organization_id=organization.id,
-        token_sha256=_digest(token),
+        token_sha256=secret_digest(token),
         created_by=actor.label,
         created_at=now,
         expires_at=now + lifetime,
@@ -78,7 +74,7 @@ def open_link(session: Session, token: str, *, now: dt.datetime | None = None) -
     now = now or utcnow()
     if not token.startswith(TOKEN_PREFIX):
         raise NotFound(UNUSABLE)
-    digest = _digest(token)
+    digest = secret_digest(token)
     link = session.scalar(select(SetupLink).where(SetupLink.token_sha256 == digest))
     if (
         link is None

@@ -85,12 +85,9 @@ def test_health_tells_when_to_retry(unreachable_app: Flask) -> None:
     assert reply.headers["Retry-After"] == "7"
 
 
-def test_connections_killed_under_the_pool_are_replaced(
-    engine_name: str, app: Flask, database: Database
-) -> None:
+@pytest.mark.postgresql_only  # server-side connections to kill exist on PostgreSQL only
+def test_connections_killed_under_the_pool_are_replaced(app: Flask, database: Database) -> None:
     """What a PostgreSQL restart does to a running instance: every pooled connection dies."""
-    if engine_name != "postgresql":
-        pytest.skip("server-side connections exist on PostgreSQL only")
     make_org(database, "acme", seats=3, term_start=dt.date.today().replace(day=1))
     token = issue_token(database, "acme")
     client = app.test_client()
@@ -100,9 +97,8 @@ def test_connections_killed_under_the_pool_are_replaced(
     assert client.get("/scim/v2/Users", headers=headers).status_code == 200
 
 
-def test_postgresql_statements_are_bounded(engine_name: str, database_url: str) -> None:
-    if engine_name != "postgresql":
-        pytest.skip("statement_timeout is a PostgreSQL setting")
+@pytest.mark.postgresql_only  # statement_timeout and lock_timeout are PostgreSQL settings
+def test_postgresql_statements_are_bounded(database_url: str) -> None:
     bounded = create_app({"env": "test", "database": {"url": database_url, "statement_timeout": 3}})
     try:
         with database_of(bounded).unit_of_work(write=False) as session:

@@ -8,10 +8,11 @@ import json
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import select
 
+from app.crypto import secret_digest
 from app.db import Database
 from app.models import ScimToken
 from app.organizations import get_organization
-from app.scim_tokens import TOKEN_PREFIX, authenticate, hash_token, revoke_token
+from app.scim_tokens import TOKEN_PREFIX, authenticate, revoke_token
 from tests.factories import OPERATOR, make_org
 from tests.scim.conftest import Scim, issue_token, user
 from tests.scim.test_users import assert_error
@@ -28,7 +29,7 @@ def test_cli_creates_lists_and_revokes(
     assert described["label"] == "Okta production" and described["revoked_at"] is None
     with database.unit_of_work(write=False) as session:
         stored = session.scalars(select(ScimToken.token_hash)).all()
-    assert stored == [hash_token(secret)] and secret not in stored
+    assert stored == [secret_digest(secret)] and secret not in stored
 
     scim = Scim(client, secret)
     assert scim.get("/Users").status_code == 200
