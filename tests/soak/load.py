@@ -24,7 +24,7 @@ from tests.sso.idp import KeyPair, TestIdentityProvider, encode
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 HANG = -1  # no answer within the client timeout
-BROKEN = 0  # connection refused or reset
+BROKEN = 0  # connection refused, reset or cut off mid-response
 CLIENT_TIMEOUT = 30
 
 
@@ -84,7 +84,9 @@ class Client:
         except requests.Timeout:
             self.answers.append(Answer(started, self.worker, kind, HANG, False, retried))
             return None
-        except requests.ConnectionError as exc:
+        except requests.RequestException as exc:
+            # Refused, reset, or cut off mid-body (ChunkedEncodingError) when an instance is
+            # killed between writing the headers and the body: all "no usable answer".
             self.answers.append(
                 Answer(started, self.worker, kind, BROKEN, False, retried, str(exc)[:200])
             )
