@@ -11,12 +11,14 @@ from typing import Any
 
 from flask import Flask
 
+from app.connection_logs import ScimRequestRecorder
 from app.db import Database
 from app.logs import configure_logging
 from app.settings import PROJECT_ROOT, Settings, load_settings
 
 DATABASE_EXTENSION = "seatgate.database"
 SETTINGS_EXTENSION = "seatgate.settings"
+SCIM_LOG_EXTENSION = "seatgate.scim_request_log"
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -29,7 +31,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         TESTING=settings.env == "test",
     )
     flask_app.extensions[SETTINGS_EXTENSION] = settings
-    flask_app.extensions[DATABASE_EXTENSION] = Database(settings.database)
+    database = flask_app.extensions[DATABASE_EXTENSION] = Database(settings.database)
+    flask_app.extensions[SCIM_LOG_EXTENSION] = ScimRequestRecorder(
+        database, settings.logs.scim_flush_ms / 1000
+    )
 
     from app import observability, web
     from app.alerts.commands import alerts_commands, webhook_commands
@@ -63,3 +68,8 @@ def database_of(flask_app: Flask) -> Database:
 def settings_of(flask_app: Flask) -> Settings:
     settings: Settings = flask_app.extensions[SETTINGS_EXTENSION]
     return settings
+
+
+def scim_request_log_of(flask_app: Flask) -> ScimRequestRecorder:
+    recorder: ScimRequestRecorder = flask_app.extensions[SCIM_LOG_EXTENSION]
+    return recorder

@@ -8,15 +8,22 @@ older than the retention (``logs.retention_days``) are removed by ``seatgate log
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
+import logging
+import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, delete, insert, select
 from sqlalchemy.orm import Session
 
+from app.db import Database
 from app.models import ScimRequestLog, SignInLog, utcnow
+
+log = logging.getLogger("seatgate.connection_logs")
 
 REDACTED = "[redacted]"
 MAX_DETAIL = 500
@@ -82,8 +89,7 @@ def record_sign_in(
     return entry
 
 
-def record_scim_request(
-    session: Session,
+def scim_request_row(
     organization_id: int,
     *,
     method: str,
@@ -93,21 +99,90 @@ def record_scim_request(
     latency_ms: int,
     body: Any,
     request_id: str | None,
-) -> ScimRequestLog:
-    entry = ScimRequestLog(
-        organization_id=organization_id,
-        created_at=utcnow(),
-        request_id=request_id,
-        method=method[:8],
-        path=path[:512],
-        status=status,
-        scim_type=scim_type[:32] if scim_type else None,
-        latency_ms=max(latency_ms, 0),
-        body=None if body is None else redact(body),
-    )
-    session.add(entry)
-    session.flush()
-    return entry
+) -> dict[str, Any]:
+    """The log row of one SCIM request, redacted and truncated to the columns' sizes."""
+    return {
+        "organization_id": organization_id,
+        "created_at": utcnow(),
+        "request_id": request_id,
+        "method": method[:8],
+        "path": path[:512],
+        "status": status,
+        "scim_type": scim_type[:32] if scim_type else None,
+        "latency_ms": max(latency_ms, 0),
+        "body": None if body is None else redact(body),
+    }
+
+
+_INSERT_SCIM_REQUESTS = insert(ScimRequestLog.__table__)  # type: ignore[arg-type]
+
+
+class ScimRequestRecorder:
+    """Writes SCIM request log rows in batches, from a thread of its own.
+
+    Why batches: writing the row in a transaction of its own doubled the cost of a SCIM read,
+    and on SQLite made every ``GET`` queue for the database's single write lock behind the
+    creates of an initial sync. A row is written at most ``interval`` seconds after its
+    request. The price: rows still pending are lost if the process is killed with SIGKILL
+    (a normal exit writes them). Only these diagnostics are buffered; seats, the ledger, the
+    audit log and alerts are written in the request's own transaction, always.
+    ``interval = 0`` writes each row at once, in the request.
+    """
+
+    def __init__(self, database: Database, interval: float, max_pending: int = 10_000) -> None:
+        self._database = database
+        self._interval = interval
+        self._max_pending = max_pending
+        self._pending: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._flushing = threading.Lock()  # one batch at a time, so rows keep their order
+        self._closed = threading.Event()
+        self._flusher_pid: int | None = None  # threads do not survive a fork: one per process
+        atexit.register(self.close)
+
+    def record(self, row: dict[str, Any]) -> None:
+        if self._interval <= 0 or self._closed.is_set():
+            self._write([row])
+            return
+        with self._lock:
+            if len(self._pending) >= self._max_pending:
+                log.warning("SCIM request log buffer full; a row was dropped")
+                return
+            self._pending.append(row)
+            if self._flusher_pid != os.getpid():
+                self._flusher_pid = os.getpid()
+                threading.Thread(
+                    target=self._flush_every_interval, name="seatgate-scim-log", daemon=True
+                ).start()
+
+    def flush(self) -> int:
+        """Write every pending row now (readers of the log call this first); returns how many."""
+        with self._flushing:
+            with self._lock:
+                batch, self._pending = self._pending, []
+            if not batch:
+                return 0
+            try:
+                self._write(batch)
+            except Exception:
+                log.exception("could not write %d SCIM request log rows; will retry", len(batch))
+                with self._lock:  # back in front, oldest first, within the bound
+                    self._pending = (batch + self._pending)[: self._max_pending]
+                return 0
+            return len(batch)
+
+    def close(self) -> None:
+        """Write what is pending and stop the thread; later rows are written at once."""
+        self._closed.set()
+        self.flush()
+
+    def _write(self, rows: list[dict[str, Any]]) -> None:
+        with self._database.unit_of_work() as session:
+            session.execute(_INSERT_SCIM_REQUESTS, rows)
+
+    def _flush_every_interval(self) -> None:
+        while not self._closed.wait(self._interval):
+            self.flush()
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,8 @@ class LogSettings:
     """Connection logs kept for the customer's IT admin (see :mod:`app.connection_logs`)."""
 
     retention_days: int = 30
+    # SCIM request rows are written in batches at most this many milliseconds apart (0: at once).
+    scim_flush_ms: int = 1000
 
 
 @dataclass(frozen=True)
@@ -263,6 +265,8 @@ def _check(settings: Settings) -> None:
         raise SettingsError("sso.token_audience and sso.cookie_name: must not be empty")
     if settings.logs.retention_days < 1:
         raise SettingsError("logs.retention_days: must be at least 1")
+    if settings.logs.scim_flush_ms > 60_000:
+        raise SettingsError("logs.scim_flush_ms: must be at most 60000 (one minute)")
     if settings.database.pool_size < 1:
         raise SettingsError("database.pool_size: must be at least 1")
     for name in ("connect_timeout", "statement_timeout", "retry_after"):

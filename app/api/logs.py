@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Response, current_app, jsonify, request
 
-from app import connection_logs, database_of
+from app import connection_logs, database_of, scim_request_log_of
 from app.api import blueprint
 from app.api.auth import LOG_ROLES, authenticated_caller, member_of
 from app.connection_logs import PAGE_SIZE, LogFilter
@@ -44,6 +44,7 @@ def sign_in_logs(slug: str) -> Response:
 @blueprint.get("/orgs/<slug>/logs/scim")
 def scim_logs(slug: str) -> Response:
     caller = authenticated_caller()
+    scim_request_log_of(current_app).flush()  # this worker's pending rows are shown too
     with database_of(current_app).unit_of_work(write=False) as session:
         organization = member_of(session, slug, caller, LOG_ROLES)
         entries = connection_logs.scim_requests(session, organization.id, log_filter())

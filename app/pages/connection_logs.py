@@ -9,7 +9,14 @@ from __future__ import annotations
 from flask import current_app, flash, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from app import connection_logs, database_of, settings_of, setup_links, waiting_list
+from app import (
+    connection_logs,
+    database_of,
+    scim_request_log_of,
+    settings_of,
+    setup_links,
+    waiting_list,
+)
 from app.api.logs import log_filter
 from app.pages import blueprint
 from app.pages.access import LOG_ROLES, redirect_response, require_owner, require_role
@@ -32,6 +39,7 @@ def sign_in_logs() -> str:
 
 @blueprint.get("/settings/logs/scim")
 def scim_logs() -> str:
+    scim_request_log_of(current_app).flush()  # this worker's pending rows are shown too
     with database_of(current_app).unit_of_work(write=False) as session:
         viewer = require_role(session, LOG_ROLES)
         where = log_filter()

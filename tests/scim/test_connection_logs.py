@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from app import domains, settings_of
+from app import database_of, domains, scim_request_log_of, settings_of
 from app.connection_logs import REDACTED
 from app.db import Database
 from app.logs import JsonFormatter
@@ -27,8 +27,10 @@ from tests.scim.conftest import BASE, CORE, Scim, counts, issue_token, user
 PASSWORD = "correct horse battery staple"
 
 
-def scim_logs(database: Database) -> list[ScimRequestLog]:
-    with database.unit_of_work(write=False) as session:
+def scim_logs(app: Flask) -> list[ScimRequestLog]:
+    """The stored rows, once this process's pending rows are written."""
+    scim_request_log_of(app).flush()
+    with database_of(app).unit_of_work(write=False) as session:
         return list(session.scalars(select(ScimRequestLog).order_by(ScimRequestLog.id)))
 
 
@@ -45,7 +47,7 @@ def app_log() -> Iterator[io.StringIO]:
 
 
 def test_each_request_is_logged_with_secrets_and_personal_fields_redacted(
-    scim: Scim, database: Database, app_log: io.StringIO
+    app: Flask, scim: Scim, app_log: io.StringIO
 ) -> None:
     body = user(
         "john.doe@acme.example.com",
@@ -56,7 +58,7 @@ def test_each_request_is_logged_with_secrets_and_personal_fields_redacted(
     created = scim.post("/Users", body)
     assert created.status_code == 201
     scim.get("/Users", filter='userName eq "jdoe"')
-    [create, search] = scim_logs(database)
+    [create, search] = scim_logs(app)
     assert (create.method, create.path, create.status, create.scim_type) == (
         "POST",
         f"{BASE}/Users",
@@ -70,13 +72,15 @@ def test_each_request_is_logged_with_secrets_and_personal_fields_redacted(
     assert create.body["emails"] == [{"value": REDACTED, "type": REDACTED, "primary": True}]
     assert create.body["name"] == {"givenName": REDACTED, "familyName": REDACTED}
     assert (search.method, search.status, search.body) == ("GET", 200, None)
-    stored = json.dumps([vars(e) for e in scim_logs(database)], default=str)
+    stored = json.dumps([vars(e) for e in scim_logs(app)], default=str)
     everything = stored + app_log.getvalue()
     for secret in (scim.token, PASSWORD, "john.doe@acme.example.com", "555 0100"):
         assert secret not in everything
 
 
-def test_refusals_are_logged_with_their_scim_type(scim: Scim, database: Database) -> None:
+def test_refusals_are_logged_with_their_scim_type(
+    app: Flask, scim: Scim, database: Database
+) -> None:
     with database.unit_of_work() as session:
         acme = get_organization(session, "acme")
         domains.add_domain(session, acme, "acme.example.com", actor=OPERATOR)
@@ -88,12 +92,12 @@ def test_refusals_are_logged_with_their_scim_type(scim: Scim, database: Database
     assert counts(database, acme.id) == before  # no member, no seat, no ledger event
     assert scim.post("/Users", user("someone@acme.example.com")).status_code == 201
     assert scim.post("/Users", user("x@sub.acme.example.com")).status_code == 201
-    logged = [(e.status, e.scim_type) for e in scim_logs(database)]
+    logged = [(e.status, e.scim_type) for e in scim_logs(app)]
     assert logged == [(400, "invalidValue"), (201, None), (201, None)]
 
 
 def test_unauthenticated_calls_are_not_logged_and_orgs_see_only_their_own(
-    client: FlaskClient, scim: Scim, database: Database
+    app: Flask, client: FlaskClient, scim: Scim, database: Database
 ) -> None:
     client.get(f"{BASE}/Users", headers={"Authorization": "Bearer sgscim_forged"})
     make_org(database, "beta", seats=2)
@@ -101,7 +105,7 @@ def test_unauthenticated_calls_are_not_logged_and_orgs_see_only_their_own(
     scim.get("/Users")
     with database.unit_of_work(write=False) as session:
         beta = get_organization(session, "beta").id
-    assert [e.organization_id == beta for e in scim_logs(database)] == [True, False]
+    assert [e.organization_id == beta for e in scim_logs(app)] == [True, False]
 
 
 def test_owners_and_admins_read_the_logs_users_do_not(
@@ -143,6 +147,7 @@ def test_logs_prune_removes_rows_older_than_the_retention(
 ) -> None:
     scim.get("/Users")
     scim.get("/Users")
+    scim_request_log_of(app).flush()
     with database.unit_of_work() as session:
         old = session.scalars(select(ScimRequestLog).order_by(ScimRequestLog.id)).first()
         assert old is not None
@@ -153,7 +158,7 @@ def test_logs_prune_removes_rows_older_than_the_retention(
         "retention_days": 30,
         "removed": {"sign_ins": 0, "scim_requests": 1},
     }
-    assert len(scim_logs(database)) == 1
+    assert len(scim_logs(app)) == 1
 
 
 def test_domain_commands(app: Flask, database: Database) -> None:

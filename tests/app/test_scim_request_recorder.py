@@ -1,0 +1,112 @@
+"""SCIM request log rows are buffered and written in batches, never lost to a database outage.
+
+The recorder runs against the real database of each engine; the outage is a real one for the
+log table (renamed away and back), not a mock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import func, select, text
+
+from app.connection_logs import ScimRequestRecorder, scim_request_row
+from app.db import Database
+from app.models import ScimRequestLog
+from tests.factories import make_org
+
+
+def row(org_id: int, number: int) -> dict[str, object]:
+    return scim_request_row(
+        org_id,
+        method="GET",
+        path=f"/scim/v2/Users/{number}",
+        status=200,
+        scim_type=None,
+        latency_ms=1,
+        body={"userName": "jdoe", "password": "hunter2"},
+        request_id=f"req-{number}",
+    )
+
+
+def stored_paths(database: Database) -> list[str]:
+    with database.unit_of_work(write=False) as session:
+        return list(session.scalars(select(ScimRequestLog.path).order_by(ScimRequestLog.id)))
+
+
+@pytest.fixture
+def org_id(database: Database) -> int:
+    return make_org(database, "acme", seats=2)
+
+
+@pytest.fixture
+def recorder(database: Database) -> Iterator[ScimRequestRecorder]:
+    # A long interval: the thread never flushes during the test, only explicit calls do.
+    recorder = ScimRequestRecorder(database, interval=3600)
+    yield recorder
+    recorder.close()
+
+
+def test_rows_wait_in_the_buffer_and_one_flush_writes_them_in_order(
+    database: Database, recorder: ScimRequestRecorder, org_id: int
+) -> None:
+    for number in range(3):
+        recorder.record(row(org_id, number))
+    assert stored_paths(database) == []
+    assert recorder.flush() == 3
+    assert stored_paths(database) == [f"/scim/v2/Users/{n}" for n in range(3)]
+    with database.unit_of_work(write=False) as session:
+        body = session.scalar(select(ScimRequestLog.body).limit(1))
+    assert body == {"userName": "jdoe", "password": "[redacted]"}
+    assert recorder.flush() == 0
+
+
+def test_the_background_thread_writes_without_being_asked(database: Database, org_id: int) -> None:
+    recorder = ScimRequestRecorder(database, interval=0.05)
+    try:
+        recorder.record(row(org_id, 1))
+        deadline = time.monotonic() + 30  # a bound for a loaded machine, not a speed check
+        while not stored_paths(database) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert stored_paths(database) == ["/scim/v2/Users/1"]
+    finally:
+        recorder.close()
+
+
+def test_rows_survive_an_outage_and_are_written_once_it_ends(
+    database: Database, recorder: ScimRequestRecorder, org_id: int
+) -> None:
+    recorder.record(row(org_id, 1))
+    with database.unit_of_work() as session:
+        session.execute(text("ALTER TABLE scim_request_logs RENAME TO scim_request_logs_away"))
+    try:
+        assert recorder.flush() == 0  # the write failed; the row stays pending
+        recorder.record(row(org_id, 2))
+    finally:
+        with database.unit_of_work() as session:
+            session.execute(text("ALTER TABLE scim_request_logs_away RENAME TO scim_request_logs"))
+    assert recorder.flush() == 2
+    assert stored_paths(database) == ["/scim/v2/Users/1", "/scim/v2/Users/2"]
+
+
+def test_a_full_buffer_drops_new_rows_instead_of_growing(database: Database, org_id: int) -> None:
+    recorder = ScimRequestRecorder(database, interval=3600, max_pending=2)
+    for number in range(5):
+        recorder.record(row(org_id, number))
+    recorder.close()
+    assert stored_paths(database) == ["/scim/v2/Users/0", "/scim/v2/Users/1"]
+
+
+def test_interval_zero_and_a_closed_recorder_write_each_row_at_once(
+    database: Database, org_id: int
+) -> None:
+    immediate = ScimRequestRecorder(database, interval=0)
+    immediate.record(row(org_id, 1))
+    assert stored_paths(database) == ["/scim/v2/Users/1"]
+    closed = ScimRequestRecorder(database, interval=3600)
+    closed.close()
+    closed.record(row(org_id, 2))
+    with database.unit_of_work(write=False) as session:
+        assert session.scalar(select(func.count()).select_from(ScimRequestLog)) == 2
