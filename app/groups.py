@@ -11,8 +11,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from app import audit, group_roles
@@ -208,19 +209,30 @@ def leave_all_groups(session: Session, user: DirectoryUser, *, actor: Actor) -> 
         )
 
 
-def groups_of(session: Session, member_ids: Iterable[int]) -> dict[int, list[DirectoryGroup]]:
+class GroupRef(NamedTuple):
+    """What a User resource shows of each group it is in."""
+
+    resource_id: str
+    display_name: str
+
+
+# Built once (every read of a User runs it): columns only, no ORM objects to track.
+_GROUPS_OF_MEMBERS = (
+    select(GroupMembership.member_id, DirectoryGroup.resource_id, DirectoryGroup.display_name)
+    .join(DirectoryGroup, DirectoryGroup.id == GroupMembership.group_id)
+    .where(GroupMembership.member_id.in_(bindparam("member_ids", expanding=True)))
+    .order_by(DirectoryGroup.display_name_key)
+)
+
+
+def groups_of(session: Session, member_ids: Iterable[int]) -> dict[int, list[GroupRef]]:
     """The groups of each directory user, by member id, in one query per chunk."""
-    found: dict[int, list[DirectoryGroup]] = {}
+    found: dict[int, list[GroupRef]] = {}
     ids = sorted(set(member_ids))
     for start in range(0, len(ids), CHUNK):
-        rows = session.execute(
-            select(GroupMembership.member_id, DirectoryGroup)
-            .join(DirectoryGroup, DirectoryGroup.id == GroupMembership.group_id)
-            .where(GroupMembership.member_id.in_(ids[start : start + CHUNK]))
-            .order_by(DirectoryGroup.display_name_key)
-        )
-        for member_id, group in rows:
-            found.setdefault(member_id, []).append(group)
+        rows = session.execute(_GROUPS_OF_MEMBERS, {"member_ids": ids[start : start + CHUNK]})
+        for member_id, resource_id, display_name in rows:
+            found.setdefault(member_id, []).append(GroupRef(resource_id, display_name))
     return found
 
 

@@ -9,20 +9,30 @@ handler, which renders the SCIM 403.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 from flask import Response, current_app, request
 from sqlalchemy.orm import Session
 
-from app import database_of, directory, waiting_list
+from app import directory, waiting_list
 from app.errors import NoFreeSeat
 from app.groups import groups_of, leave_all_groups
 from app.models import DirectoryUser
 from scim import attributes as attrs
 from scim import discovery
-from scim.blueprint import BodyReader, actor, base_url, caller, json_body, route, scim_response
+from scim.blueprint import (
+    BodyReader,
+    actor,
+    base_url,
+    caller,
+    json_body,
+    read_unit,
+    route,
+    scim_response,
+    write_unit,
+)
 from scim.errors import (
     InvalidFilter,
     InvalidSyntax,
@@ -40,10 +50,8 @@ RESOURCE_ID_LENGTH = 36  # a UUID
 MAX_BULK_OPERATIONS = 1000
 
 
-@contextmanager
-def unit(*, write: bool) -> Iterator[Session]:
-    with database_of(current_app).unit_of_work(write=write) as session:
-        yield session
+def unit(*, write: bool) -> AbstractContextManager[Session]:
+    return write_unit() if write else read_unit()
 
 
 def projection_args() -> tuple[list[str], list[str]]:

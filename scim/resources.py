@@ -17,7 +17,8 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
 
 from app.directory import Profile
-from app.models import DirectoryGroup, DirectoryUser
+from app.groups import GroupRef
+from app.models import DirectoryUser
 from scim import attributes as attrs
 from scim.attributes import Attribute, AttributeRef
 from scim.errors import InvalidSyntax, InvalidValue, ScimError
@@ -305,9 +306,7 @@ def version_tag(user: DirectoryUser) -> str:
     return f'W/"{user.version}"'
 
 
-def render_user(
-    user: DirectoryUser, base: str, groups: Sequence[DirectoryGroup] = ()
-) -> dict[str, Any]:
+def render_user(user: DirectoryUser, base: str, groups: Sequence[GroupRef] = ()) -> dict[str, Any]:
     """The full User resource, as stored; ``groups`` are the groups the user is in."""
     member = user.member
     document: dict[str, Any] = {
