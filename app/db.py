@@ -82,6 +82,12 @@ def _configure_sqlite(engine: Engine, busy_timeout_s: int) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
+def _refuse_writes(session: Session, _context: Any, _instances: Any) -> None:
+    """A read unit never writes: on PostgreSQL it has no transaction to keep a write atomic."""
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("a read unit of work tried to write; use unit_of_work(write=True)")
+
+
 class Database:
     """One engine and two session factories: read units and write units."""
 
@@ -89,8 +95,18 @@ class Database:
         self.settings = settings
         self.engine = make_engine(settings)
         writer = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
-        self._read_sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
+        # PostgreSQL reads in READ COMMITTED, where each statement takes its own snapshot
+        # whether or not a transaction is open: a read unit's BEGIN and ROLLBACK would buy
+        # nothing and cost two round trips. SQLite keeps its read transaction (one snapshot
+        # for the whole unit, and no round trip to save).
+        reader = (
+            self.engine
+            if settings.is_sqlite
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
+        self._read_sessions = sessionmaker(bind=reader, expire_on_commit=False)
         self._write_sessions = sessionmaker(bind=writer, expire_on_commit=False)
+        event.listen(self._read_sessions, "before_flush", _refuse_writes)
 
     @property
     def dialect(self) -> str:
