@@ -62,6 +62,122 @@ def user_name_key(user_name: str) -> str:
     return user_name.casefold()
 
 
+@dataclass(frozen=True)
+class UserRecord:
+    """A directory user as a resource shows it: plain values, no ORM state to track.
+
+    Reads (``GET /Users/{id}``, the ``userName eq`` probe) load it straight from one joined
+    statement, which costs a fraction of loading and tracking three ORM objects; writes,
+    which hold the ORM objects anyway, convert them with :meth:`of`.
+    """
+
+    member_id: int
+    resource_id: str
+    user_name: str
+    external_id: str | None
+    display_name: str | None
+    active: bool
+    profile: dict[str, Any]
+    enterprise: dict[str, Any]
+    values: tuple[tuple[str, dict[str, Any]], ...]  # (attribute, item), in stored order
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @classmethod
+    def of(cls, user: DirectoryUser) -> UserRecord:
+        member = user.member
+        return cls(
+            member_id=user.member_id,
+            resource_id=user.resource_id,
+            user_name=user.user_name,
+            external_id=member.external_id,
+            display_name=member.display_name,
+            active=member.active,
+            profile=user.profile,
+            enterprise=user.enterprise,
+            values=tuple((value.attribute, value.item) for value in user.values),
+            version=user.version,
+            created_at=user.created_at,
+            updated_at=user.updated_at,
+        )
+
+
+_users = DirectoryUser.__table__
+_members = Member.__table__
+_values = DirectoryValue.__table__
+# Core columns of plain tables: executing this skips the ORM's loading machinery entirely.
+_RECORD_ROWS = (
+    select(
+        _users.c.member_id,
+        _users.c.resource_id,
+        _users.c.user_name,
+        _members.c.external_id,
+        _members.c.display_name,
+        _members.c.active,
+        _users.c.profile,
+        _users.c.enterprise,
+        _users.c.version,
+        _users.c.created_at,
+        _users.c.updated_at,
+        _values.c.attribute,
+        _values.c.item,
+    )
+    .select_from(
+        _users.join(_members, _members.c.id == _users.c.member_id).outerjoin(
+            _values, _values.c.member_id == _users.c.member_id
+        )
+    )
+    .order_by(_values.c.position)
+)
+_RECORD_BY_RESOURCE_ID = _RECORD_ROWS.where(
+    _users.c.resource_id == bindparam("resource_id"),
+    _users.c.organization_id == bindparam("organization_id"),
+)
+_RECORD_BY_USER_NAME = _RECORD_ROWS.where(
+    _users.c.organization_id == bindparam("organization_id"),
+    _users.c.user_name_key == bindparam("user_name_key"),
+)
+
+
+def _one_record(rows: Sequence[Any]) -> UserRecord | None:
+    """The record of one user from its joined rows (one per multi-valued item, at least one)."""
+    if not rows:
+        return None
+    first = rows[0]
+    return UserRecord(
+        member_id=first.member_id,
+        resource_id=first.resource_id,
+        user_name=first.user_name,
+        external_id=first.external_id,
+        display_name=first.display_name,
+        active=first.active,
+        profile=first.profile,
+        enterprise=first.enterprise,
+        values=tuple((row.attribute, row.item) for row in rows if row.attribute is not None),
+        version=first.version,
+        created_at=first.created_at,
+        updated_at=first.updated_at,
+    )
+
+
+def read_user(session: Session, organization_id: int, resource_id: str) -> UserRecord | None:
+    """The user with this id in this organization, for reading: one indexed statement."""
+    rows = session.execute(
+        _RECORD_BY_RESOURCE_ID, {"resource_id": resource_id, "organization_id": organization_id}
+    ).all()
+    return _one_record(rows)
+
+
+def read_user_by_name(session: Session, organization_id: int, user_name: str) -> UserRecord | None:
+    """The user with this ``userName`` (compared case-insensitively, as SCIM says)."""
+    rows = session.execute(
+        _RECORD_BY_USER_NAME,
+        {"organization_id": organization_id, "user_name_key": user_name_key(user_name)},
+    ).all()
+    return _one_record(rows)
+
+
 # Built once (the hottest statements of SCIM): no query building or cache-key work per call.
 _BY_RESOURCE_ID = (
     select(DirectoryUser)

@@ -216,12 +216,14 @@ class GroupRef(NamedTuple):
     display_name: str
 
 
-# Built once (every read of a User runs it): columns only, no ORM objects to track.
+# Built once (every read of a User runs it): Core columns of the plain tables, no ORM.
+_memberships = GroupMembership.__table__
+_groups = DirectoryGroup.__table__
 _GROUPS_OF_MEMBERS = (
-    select(GroupMembership.member_id, DirectoryGroup.resource_id, DirectoryGroup.display_name)
-    .join(DirectoryGroup, DirectoryGroup.id == GroupMembership.group_id)
-    .where(GroupMembership.member_id.in_(bindparam("member_ids", expanding=True)))
-    .order_by(DirectoryGroup.display_name_key)
+    select(_memberships.c.member_id, _groups.c.resource_id, _groups.c.display_name)
+    .join(_groups, _groups.c.id == _memberships.c.group_id)
+    .where(_memberships.c.member_id.in_(bindparam("member_ids", expanding=True)))
+    .order_by(_groups.c.display_name_key)
 )
 
 

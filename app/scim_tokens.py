@@ -113,15 +113,16 @@ def revoke_token(
 
 
 # Built once: every SCIM request runs it, and a prebuilt statement skips building the query
-# and its cache key each time. Columns only, no ORM object to track.
+# and its cache key each time. Core columns of the plain table: no ORM loading machinery.
+_tokens = ScimToken.__table__
 _BY_HASH = select(
-    ScimToken.id,
-    ScimToken.organization_id,
-    ScimToken.label,
-    ScimToken.token_hash,
-    ScimToken.last_used_at,
-    ScimToken.revoked_at,
-).where(ScimToken.token_hash == bindparam("digest"))
+    _tokens.c.id,
+    _tokens.c.organization_id,
+    _tokens.c.label,
+    _tokens.c.token_hash,
+    _tokens.c.last_used_at,
+    _tokens.c.revoked_at,
+).where(_tokens.c.token_hash == bindparam("digest"))
 
 
 def authenticate(session: Session, presented: str) -> Authenticated | None:

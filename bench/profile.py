@@ -9,7 +9,9 @@ call tree (or, with ``--cpu``, the CPU time per request, to compare two versions
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
+import pstats
 import random
 import tempfile
 import time
@@ -44,6 +46,11 @@ def main() -> None:
         action="store_true",
         help="no profiler: print the CPU time per request (steady under a loaded machine)",
     )
+    parser.add_argument(
+        "--functions",
+        action="store_true",
+        help="cProfile instead: the functions with the most time of their own",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{tmp}/profile.sqlite3"
@@ -75,6 +82,14 @@ def main() -> None:
             print(
                 f"{args.scenario}: {spent * 1000:.2f} ms CPU, {wall * 1000:.2f} ms wall per request"
             )
+            return
+        if args.functions:
+            profile = cProfile.Profile()
+            profile.enable()
+            for call in calls[WARM_UP:]:
+                call(client)
+            profile.disable()
+            pstats.Stats(profile).sort_stats("tottime").print_stats(45)
             return
         profiler = Profiler(interval=0.0002)
         profiler.start()

@@ -17,6 +17,7 @@ from flask import Response, current_app, request
 from sqlalchemy.orm import Session
 
 from app import directory, waiting_list
+from app.directory import UserRecord
 from app.errors import NoFreeSeat
 from app.groups import groups_of, leave_all_groups
 from app.models import DirectoryUser
@@ -70,7 +71,9 @@ def split_names(value: Any) -> list[str]:
     raise InvalidValue("attributes and excludedAttributes take a list of attribute names.")
 
 
-def _user_response(session: Session, user: DirectoryUser, status: int = 200) -> Response:
+def _user_response(
+    session: Session, user: DirectoryUser | UserRecord, status: int = 200
+) -> Response:
     groups = groups_of(session, [user.member_id]).get(user.member_id, [])
     document = render_user(user, base_url(), groups)
     headers = {"ETag": version_tag(user)}
@@ -79,9 +82,14 @@ def _user_response(session: Session, user: DirectoryUser, status: int = 200) -> 
     return scim_response(project(document, *projection_args()), status, headers)
 
 
+def _possible_id(resource_id: str) -> bool:
+    """Whether ``resource_id`` could name a User at all (others are 404 without a query)."""
+    return len(resource_id) <= RESOURCE_ID_LENGTH and storable(resource_id)
+
+
 def _load(session: Session, resource_id: str) -> DirectoryUser:
     user = None
-    if len(resource_id) <= RESOURCE_ID_LENGTH and storable(resource_id):
+    if _possible_id(resource_id):
         user = directory.get_user(session, caller().organization_id, resource_id)
     if user is None:
         raise ResourceNotFound(f"No User with id {resource_id!r}.")
@@ -237,7 +245,11 @@ def create_user(body: Any, *, render: bool = True) -> Response:
 
 def _get_user(resource_id: str) -> Response:
     with unit(write=False) as session:
-        user = _load(session, resource_id)
+        user = None
+        if _possible_id(resource_id):
+            user = directory.read_user(session, caller().organization_id, resource_id)
+        if user is None:
+            raise ResourceNotFound(f"No User with id {resource_id!r}.")
         return not_modified(version_tag(user)) or _user_response(session, user)
 
 

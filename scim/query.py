@@ -19,7 +19,6 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     and_,
-    bindparam,
     exists,
     false,
     func,
@@ -31,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, contains_eager, joinedload
 from sqlalchemy.sql.elements import KeyedColumnElement
 
+from app.directory import UserRecord, read_user_by_name
 from app.models import DirectoryGroup, DirectoryUser, DirectoryValue, GroupMembership, Member
 from scim import attributes as attrs
 from scim.attributes import Attribute
@@ -347,23 +347,27 @@ class Search:
 
 def run_search(
     session: Session, organization_id: int, search: Search
-) -> tuple[int, list[DirectoryUser], int | None]:
+) -> tuple[int, list[UserRecord], int | None]:
     """``totalResults``, one page and, for cursor paging, the key the next page starts after.
 
     The page is one statement (members and values joined in); the COUNT is skipped when the
-    first page holds every match, so a ``userName eq`` probe costs one indexed query. Cursor
+    first page holds every match, so a ``userName eq`` probe (Okta and Entra ID send one
+    before every create) costs one indexed statement, served by
+    :func:`app.directory.read_user_by_name` without filter compilation or ORM loading. Cursor
     pages are a keyset on ``member_id`` (immutable, increasing): one row more than the page
     is read to know whether a next page exists.
     """
     user_name = _user_name_probe(search)
     if user_name is not None:
-        page = list(
-            session.scalars(
-                _USER_NAME_PROBE,
-                {"organization_id": organization_id, "user_name_key": user_name.casefold()},
-            ).unique()
-        )
-        return len(page), page, None
+        found = read_user_by_name(session, organization_id, user_name)
+        return (1, [found], None) if found is not None else (0, [], None)
+    total, users, next_key = _general_search(session, organization_id, search)
+    return total, [UserRecord.of(user) for user in users], next_key
+
+
+def _general_search(
+    session: Session, organization_id: int, search: Search
+) -> tuple[int, list[DirectoryUser], int | None]:
     condition = and_(
         DirectoryUser.organization_id == organization_id,
         where_clause(search.filter) if search.filter is not None else true(),
@@ -399,22 +403,6 @@ def run_search(
     if paging.start == 1 and len(page) < paging.count:
         return len(page), page, None  # the whole result fits: no COUNT (the match probes)
     return _total(session, condition), page, None
-
-
-# The identity providers' match probe, ``filter=userName eq "…"`` (Okta and Entra ID send one
-# before every create): built once, so a probe skips filter compilation and cache-key work.
-# Same condition, order and loading as the general path; the unique (organization,
-# user_name_key) index makes the first page the whole result.
-_USER_NAME_PROBE = (
-    select(DirectoryUser)
-    .join(DirectoryUser.member)
-    .where(
-        DirectoryUser.organization_id == bindparam("organization_id"),
-        DirectoryUser.user_name_key == bindparam("user_name_key"),
-    )
-    .order_by(DirectoryUser.member_id)
-    .options(contains_eager(DirectoryUser.member), joinedload(DirectoryUser.values))
-)
 
 
 def _user_name_probe(search: Search) -> str | None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
 
-from app.directory import Profile
+from app.directory import Profile, UserRecord
 from app.groups import GroupRef
 from app.models import DirectoryUser
 from scim import attributes as attrs
@@ -302,27 +302,29 @@ def _subset(value: Any, subs: set[str], *, keep: bool) -> Any:
     return value
 
 
-def version_tag(user: DirectoryUser) -> str:
-    return f'W/"{user.version}"'
+def version_tag(resource: DirectoryUser | UserRecord) -> str:
+    return f'W/"{resource.version}"'
 
 
-def render_user(user: DirectoryUser, base: str, groups: Sequence[GroupRef] = ()) -> dict[str, Any]:
+def render_user(
+    user: DirectoryUser | UserRecord, base: str, groups: Sequence[GroupRef] = ()
+) -> dict[str, Any]:
     """The full User resource, as stored; ``groups`` are the groups the user is in."""
-    member = user.member
+    record = user if isinstance(user, UserRecord) else UserRecord.of(user)
     document: dict[str, Any] = {
         "schemas": [attrs.CORE_USER],
-        "id": user.resource_id,
-        "userName": user.user_name,
+        "id": record.resource_id,
+        "userName": record.user_name,
     }
-    if member.external_id is not None:
-        document["externalId"] = member.external_id
-    if member.display_name is not None:
-        document["displayName"] = member.display_name
-    document.update(user.profile)
-    if "active" in user.profile:
-        document["active"] = member.active
-    for value in user.values:
-        document.setdefault(value.attribute, []).append(value.item)
+    if record.external_id is not None:
+        document["externalId"] = record.external_id
+    if record.display_name is not None:
+        document["displayName"] = record.display_name
+    document.update(record.profile)
+    if "active" in record.profile:
+        document["active"] = record.active
+    for attribute, item in record.values:
+        document.setdefault(attribute, []).append(item)
     if groups:
         document["groups"] = [
             {
@@ -333,15 +335,15 @@ def render_user(user: DirectoryUser, base: str, groups: Sequence[GroupRef] = ())
             }
             for group in groups
         ]
-    if user.enterprise:
+    if record.enterprise:
         document["schemas"].append(attrs.ENTERPRISE_USER)
-        document[attrs.ENTERPRISE_USER] = dict(user.enterprise)
+        document[attrs.ENTERPRISE_USER] = dict(record.enterprise)
     document["meta"] = {
         "resourceType": "User",
-        "created": _timestamp(user.created_at),
-        "lastModified": _timestamp(user.updated_at),
-        "location": f"{base}/Users/{user.resource_id}",
-        "version": version_tag(user),
+        "created": _timestamp(record.created_at),
+        "lastModified": _timestamp(record.updated_at),
+        "location": f"{base}/Users/{record.resource_id}",
+        "version": version_tag(record),
     }
     return document
 

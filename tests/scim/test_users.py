@@ -256,3 +256,45 @@ def test_discovery_documents(scim: Scim) -> None:
     assert by_name["groups"]["mutability"] == "readOnly"
     assert "password" not in by_name
     assert_error(scim.get("/Schemas/urn:nope"), 404)
+
+
+def test_every_read_path_renders_the_same_user(scim: Scim) -> None:
+    """GET by id and the ``userName eq`` probe read through their own statements; they must
+    show exactly what the general search (and the write that created the user) shows."""
+    created = scim.create(
+        "Ann.Lee@acme.example.com",
+        externalId="okta-00u1",
+        displayName="Ann Lee",
+        active=True,
+        name={"givenName": "Ann", "familyName": "Lee"},
+        emails=[
+            {"value": "ann.lee@acme.example.com", "type": "work", "primary": True},
+            {"value": "ann@home.example.org", "type": "home"},
+        ],
+        phoneNumbers=[{"value": "+1 555 0100", "type": "mobile"}],
+        **{ENTERPRISE: {"department": "Kitchen", "manager": {"value": "boss-id"}}},
+    )
+    group = scim.post(
+        "/Groups",
+        {"schemas": [GROUP], "displayName": "Cooks", "members": [{"value": created["id"]}]},
+    )
+    assert group.status_code == 201
+    by_id = scim.get(f"/Users/{created['id']}").get_json()
+    base = by_id["meta"]["location"].removesuffix(f"/Users/{created['id']}")
+    assert by_id["groups"] == [
+        {
+            "value": group.get_json()["id"],
+            "$ref": f"{base}/Groups/{group.get_json()['id']}",
+            "display": "Cooks",
+            "type": "direct",
+        }
+    ]
+    probe = scim.get("/Users", filter='userName eq "ann.lee@ACME.example.com"').get_json()
+    general = scim.get("/Users", filter='userName eq "ann.lee@acme.example.com"', sortBy="id")
+    assert probe["Resources"] == [by_id]
+    assert general.get_json()["Resources"] == [by_id]
+    without_groups = {k: v for k, v in by_id.items() if k not in {"groups", "meta"}}
+    assert without_groups == {k: v for k, v in created.items() if k != "meta"}
+    assert scim.get("/Users", filter='userName eq "nobody@acme.example.com"').get_json()[
+        "totalResults"
+    ] == 0
