@@ -295,6 +295,9 @@ def test_every_read_path_renders_the_same_user(scim: Scim) -> None:
     assert general.get_json()["Resources"] == [by_id]
     without_groups = {k: v for k, v in by_id.items() if k not in {"groups", "meta"}}
     assert without_groups == {k: v for k, v in created.items() if k != "meta"}
-    assert scim.get("/Users", filter='userName eq "nobody@acme.example.com"').get_json()[
-        "totalResults"
-    ] == 0
+    assert (
+        scim.get("/Users", filter='userName eq "nobody@acme.example.com"').get_json()[
+            "totalResults"
+        ]
+        == 0
+    )
