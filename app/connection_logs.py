@@ -165,6 +165,9 @@ class ScimRequestRecorder:
             try:
                 self._write(batch)
             except Exception:
+                if self._closed.is_set():  # the process is ending: nobody will retry
+                    log.exception("%d SCIM request log rows could not be written", len(batch))
+                    return 0
                 log.exception("could not write %d SCIM request log rows; will retry", len(batch))
                 with self._lock:  # back in front, oldest first, within the bound
                     self._pending = (batch + self._pending)[: self._max_pending]

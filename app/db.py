@@ -12,11 +12,13 @@ in WAL mode so readers never wait for that writer.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.errors import SeatRefused
@@ -24,6 +26,8 @@ from app.ledger import record_refusal
 from app.settings import DatabaseSettings, resolve_sqlite_path
 
 _BEGIN_OPTION = "seatgate_sqlite_begin"
+_CHECKED_IN_AT = "seatgate_checked_in_at"
+PING_AFTER_IDLE_SECONDS = 1.0
 
 
 def make_engine(settings: DatabaseSettings) -> Engine:
@@ -35,15 +39,47 @@ def make_engine(settings: DatabaseSettings) -> Engine:
         )
         _configure_sqlite(engine, settings.sqlite_busy_timeout)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=settings.pool_size,
         max_overflow=settings.pool_size,
         pool_timeout=settings.pool_timeout,
-        pool_pre_ping=True,  # a connection broken by a database restart is replaced, not used
         pool_recycle=1800,
         connect_args=postgresql_connect_args(settings),
     )
+    _ping_idle_connections(engine)
+    return engine
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """Pre-ping a pooled connection at check-out, unless it was in use a moment ago.
+
+    SQLAlchemy's ``pool_pre_ping`` pings on every check-out: one more round trip per request.
+    A connection checked in less than :data:`PING_AFTER_IDLE_SECONDS` ago was just working;
+    if the server died since, the request fails on it with a disconnect, SQLAlchemy then
+    discards every pooled connection, and the request answers 503 with ``Retry-After``
+    (during an outage it would anyway). A connection that sat idle — across a database
+    restart, past a firewall's idle timeout — is pinged, and replaced if dead (SQLAlchemy's
+    documented ``DisconnectionError`` protocol: check-out retries with a fresh connection).
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_CHECKED_IN_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        checked_in_at = record.info.get(_CHECKED_IN_AT)
+        if checked_in_at is None or time.monotonic() - checked_in_at < PING_AFTER_IDLE_SECONDS:
+            return  # brand new, or in use a moment ago
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise sa_exc.DisconnectionError(f"pooled connection is dead: {exc}") from exc
 
 
 def postgresql_connect_args(settings: DatabaseSettings) -> dict[str, Any]:

@@ -47,9 +47,14 @@ def main() -> None:
         help="no profiler: print the CPU time per request (steady under a loaded machine)",
     )
     parser.add_argument(
+        "--log-level",
+        default="INFO",
+        help="seatgate's log level (INFO, as served: one access line per request on stderr)",
+    )
+    parser.add_argument(
         "--functions",
-        action="store_true",
-        help="cProfile instead: the functions with the most time of their own",
+        choices=["tottime", "cumtime"],
+        help="cProfile instead: the functions with the most time, own or cumulative",
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -61,7 +66,7 @@ def main() -> None:
                 "secret_key": SECRET_KEY,
                 "base_url": BASE_URL,
                 "database": {"url": url},
-                "log_level": "WARNING",
+                "log_level": args.log_level,
                 "alerts": {"deliver_in_background": False},
             }
         )
@@ -89,7 +94,7 @@ def main() -> None:
             for call in calls[WARM_UP:]:
                 call(client)
             profile.disable()
-            pstats.Stats(profile).sort_stats("tottime").print_stats(45)
+            pstats.Stats(profile).sort_stats(args.functions).print_stats(60)
             return
         profiler = Profiler(interval=0.0002)
         profiler.start()

@@ -129,11 +129,6 @@ def route(rule: str, **handlers: Handler) -> None:
     blueprint.add_url_rule(rule, endpoint=endpoint, view_func=dispatch, methods=ALL_METHODS)
 
 
-@blueprint.before_request
-def _start_clock() -> None:
-    g.scim_started = time.perf_counter()
-
-
 @blueprint.after_request
 def _log_request(response: Response) -> Response:
     """The connection log row an IT admin sees (authenticated requests only: the token
@@ -141,7 +136,7 @@ def _log_request(response: Response) -> Response:
     who: Authenticated | None = g.get("scim_caller")
     if who is None:
         return response
-    latency_ms = round((time.perf_counter() - g.get("scim_started", time.perf_counter())) * 1000)
+    latency_ms = round((time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000)
     try:
         error = response.get_json(silent=True) if response.status_code >= 400 else None
         row = connection_logs.scim_request_row(

@@ -56,6 +56,8 @@ def unit(*, write: bool) -> AbstractContextManager[Session]:
 
 
 def projection_args() -> tuple[list[str], list[str]]:
+    if not request.query_string:  # most reads: nothing to parse
+        return [], []
     return split_names(request.args.get("attributes")), split_names(
         request.args.get("excludedAttributes")
     )

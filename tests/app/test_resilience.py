@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from app import create_app, database_of
 from app.api.auth import mint_api_token
+from app import db
 from app.db import Database
 from app.models import Member, Organization
 from tests.app.alerts.peers import free_port
@@ -86,14 +87,38 @@ def test_health_tells_when_to_retry(unreachable_app: Flask) -> None:
 
 
 @pytest.mark.postgresql_only  # server-side connections to kill exist on PostgreSQL only
-def test_connections_killed_under_the_pool_are_replaced(app: Flask, database: Database) -> None:
-    """What a PostgreSQL restart does to a running instance: every pooled connection dies."""
+def test_idle_connections_killed_under_the_pool_are_replaced(
+    app: Flask, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a PostgreSQL restart does to a running instance: every pooled connection dies.
+    Connections idle for longer than the ping threshold are checked, and replaced."""
     make_org(database, "acme", seats=3, term_start=dt.date.today().replace(day=1))
     token = issue_token(database, "acme")
     client = app.test_client()
     headers = {"Authorization": f"Bearer {token}"}
     assert client.get("/scim/v2/Users", headers=headers).status_code == 200
     kill_connections_to(database)
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)  # as if a second had passed
+    assert client.get("/scim/v2/Users", headers=headers).status_code == 200
+
+
+@pytest.mark.postgresql_only
+def test_a_connection_killed_right_after_use_costs_one_503_then_heals(
+    app: Flask, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The price of not pinging a connection used a moment ago: the one request that meets
+    it dead answers 503 with Retry-After (and writes nothing); the pool is then renewed."""
+    make_org(database, "acme", seats=3, term_start=dt.date.today().replace(day=1))
+    token = issue_token(database, "acme")
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/scim/v2/Users", headers=headers).status_code == 200
+    kill_connections_to(database)
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 3600.0)  # every connection is "fresh"
+    failed = client.get("/scim/v2/Users", headers=headers)
+    assert failed.status_code == 503
+    assert failed.headers["Retry-After"].isdigit()
+    assert failed.get_json()["schemas"] == [ERROR]
     assert client.get("/scim/v2/Users", headers=headers).status_code == 200
 
 
