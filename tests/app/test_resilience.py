@@ -15,9 +15,8 @@ from flask import Flask
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from app import create_app, database_of
+from app import create_app, database_of, db
 from app.api.auth import mint_api_token
-from app import db
 from app.db import Database
 from app.models import Member, Organization
 from tests.app.alerts.peers import free_port
