@@ -15,18 +15,29 @@ is ever sent there).
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session, joinedload
 
 from app import audit, domains
 from app.errors import AlreadyExists, InvalidInput
 from app.ledger import Actor, claim_seat, release_seat
-from app.models import DirectoryUser, DirectoryValue, Member, Role, utcnow
+from app.models import (
+    DirectoryGroup,
+    DirectoryUser,
+    DirectoryValue,
+    GroupMembership,
+    Member,
+    Role,
+    utcnow,
+)
 from app.organizations import normalize_email
 
 PLACEHOLDER_DOMAIN = "users.invalid"
@@ -62,6 +73,13 @@ def user_name_key(user_name: str) -> str:
     return user_name.casefold()
 
 
+class GroupRef(NamedTuple):
+    """What a User resource shows of each group it is in."""
+
+    resource_id: str
+    display_name: str
+
+
 @dataclass(frozen=True)
 class UserRecord:
     """A directory user as a resource shows it: plain values, no ORM state to track.
@@ -83,6 +101,7 @@ class UserRecord:
     version: int
     created_at: dt.datetime
     updated_at: dt.datetime
+    groups: tuple[GroupRef, ...] | None = None  # None: not loaded with the record
 
     @classmethod
     def of(cls, user: DirectoryUser) -> UserRecord:
@@ -106,38 +125,69 @@ class UserRecord:
 _users = DirectoryUser.__table__
 _members = Member.__table__
 _values = DirectoryValue.__table__
-# Core columns of plain tables: executing this skips the ORM's loading machinery entirely.
-_RECORD_ROWS = (
-    select(
-        _users.c.member_id,
-        _users.c.resource_id,
-        _users.c.user_name,
-        _members.c.external_id,
-        _members.c.display_name,
-        _members.c.active,
-        _users.c.profile,
-        _users.c.enterprise,
-        _users.c.version,
-        _users.c.created_at,
-        _users.c.updated_at,
-        _values.c.attribute,
-        _values.c.item,
-    )
-    .select_from(
-        _users.join(_members, _members.c.id == _users.c.member_id).outerjoin(
-            _values, _values.c.member_id == _users.c.member_id
+_memberships = GroupMembership.__table__
+_groups = DirectoryGroup.__table__
+
+
+def _groups_document(dialect: str) -> Any:
+    """The user's groups as one JSON array column, in the engine's dialect.
+
+    Aggregating in SQL lets a read fetch the user, its values and its groups in one
+    statement, one round trip to PostgreSQL. The order is the one :func:`app.groups.groups_of`
+    gives (by ``display_name_key`` in the database's collation): PostgreSQL orders inside
+    the aggregate; SQLite (before 3.44) cannot, so each item carries its key and
+    :func:`_one_record` sorts by it (SQLite's BINARY collation is code point order, as in
+    Python).
+    """
+    of_user = _memberships.c.member_id == _users.c.member_id
+    joined = _memberships.join(_groups, _groups.c.id == _memberships.c.group_id)
+    if dialect == "postgresql":
+        item = func.json_build_array(_groups.c.resource_id, _groups.c.display_name)
+        aggregate = func.json_agg(aggregate_order_by(item, _groups.c.display_name_key))
+    else:
+        item = func.json_array(
+            _groups.c.resource_id, _groups.c.display_name, _groups.c.display_name_key
         )
+        aggregate = func.json_group_array(item)
+    return select(aggregate).select_from(joined).where(of_user).scalar_subquery()
+
+
+@functools.cache
+def _record_statements(dialect: str) -> tuple[Select[Any], Select[Any]]:
+    """By resource id and by user name: built once per engine, then reused as is."""
+    rows = (
+        select(
+            _users.c.member_id,
+            _users.c.resource_id,
+            _users.c.user_name,
+            _members.c.external_id,
+            _members.c.display_name,
+            _members.c.active,
+            _users.c.profile,
+            _users.c.enterprise,
+            _users.c.version,
+            _users.c.created_at,
+            _users.c.updated_at,
+            _values.c.attribute,
+            _values.c.item,
+            _groups_document(dialect).label("groups"),
+        )
+        .select_from(
+            _users.join(_members, _members.c.id == _users.c.member_id).outerjoin(
+                _values, _values.c.member_id == _users.c.member_id
+            )
+        )
+        .order_by(_values.c.position)
     )
-    .order_by(_values.c.position)
-)
-_RECORD_BY_RESOURCE_ID = _RECORD_ROWS.where(
-    _users.c.resource_id == bindparam("resource_id"),
-    _users.c.organization_id == bindparam("organization_id"),
-)
-_RECORD_BY_USER_NAME = _RECORD_ROWS.where(
-    _users.c.organization_id == bindparam("organization_id"),
-    _users.c.user_name_key == bindparam("user_name_key"),
-)
+    by_id = rows.where(
+        _users.c.resource_id == bindparam("resource_id"),
+        _users.c.organization_id == bindparam("organization_id"),
+    )
+    by_name = rows.where(
+        _users.c.organization_id == bindparam("organization_id"),
+        _users.c.user_name_key == bindparam("user_name_key"),
+    )
+    return by_id, by_name
 
 
 def _one_record(rows: Sequence[Any]) -> UserRecord | None:
@@ -145,6 +195,9 @@ def _one_record(rows: Sequence[Any]) -> UserRecord | None:
     if not rows:
         return None
     first = rows[0]
+    groups = first.groups or []
+    if isinstance(groups, str):  # SQLite: JSON as text, items unordered, each with its key
+        groups = sorted(json.loads(groups), key=lambda item: item[2])
     return UserRecord(
         member_id=first.member_id,
         resource_id=first.resource_id,
@@ -158,24 +211,30 @@ def _one_record(rows: Sequence[Any]) -> UserRecord | None:
         version=first.version,
         created_at=first.created_at,
         updated_at=first.updated_at,
+        groups=tuple(GroupRef(item[0], item[1]) for item in groups),
     )
 
 
 def read_user(session: Session, organization_id: int, resource_id: str) -> UserRecord | None:
-    """The user with this id in this organization, for reading: one indexed statement."""
+    """The user with this id in this organization, with its groups: one indexed statement."""
+    by_id, _ = _record_statements(_dialect(session))
     rows = session.execute(
-        _RECORD_BY_RESOURCE_ID, {"resource_id": resource_id, "organization_id": organization_id}
+        by_id, {"resource_id": resource_id, "organization_id": organization_id}
     ).all()
     return _one_record(rows)
 
 
 def read_user_by_name(session: Session, organization_id: int, user_name: str) -> UserRecord | None:
     """The user with this ``userName`` (compared case-insensitively, as SCIM says)."""
+    _, by_name = _record_statements(_dialect(session))
     rows = session.execute(
-        _RECORD_BY_USER_NAME,
-        {"organization_id": organization_id, "user_name_key": user_name_key(user_name)},
+        by_name, {"organization_id": organization_id, "user_name_key": user_name_key(user_name)}
     ).all()
     return _one_record(rows)
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
 
 
 # Built once (the hottest statements of SCIM): no query building or cache-key work per call.

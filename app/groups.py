@@ -11,12 +11,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from app import audit, group_roles
+from app.directory import GroupRef
 from app.errors import AlreadyExists, InvalidInput
 from app.ledger import Actor
 from app.models import DirectoryGroup, DirectoryUser, GroupMembership, utcnow
@@ -207,13 +207,6 @@ def leave_all_groups(session: Session, user: DirectoryUser, *, actor: Actor) -> 
             actor=actor,
             reason="removed from the directory",
         )
-
-
-class GroupRef(NamedTuple):
-    """What a User resource shows of each group it is in."""
-
-    resource_id: str
-    display_name: str
 
 
 # Built once (every read of a User runs it): Core columns of the plain tables, no ORM.

@@ -9,7 +9,7 @@ handler, which renders the SCIM 403.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -17,7 +17,7 @@ from flask import Response, current_app, request
 from sqlalchemy.orm import Session
 
 from app import directory, waiting_list
-from app.directory import UserRecord
+from app.directory import GroupRef, UserRecord
 from app.errors import NoFreeSeat
 from app.groups import groups_of, leave_all_groups
 from app.models import DirectoryUser
@@ -76,7 +76,9 @@ def split_names(value: Any) -> list[str]:
 def _user_response(
     session: Session, user: DirectoryUser | UserRecord, status: int = 200
 ) -> Response:
-    groups = groups_of(session, [user.member_id]).get(user.member_id, [])
+    groups: Sequence[GroupRef] | None = user.groups if isinstance(user, UserRecord) else None
+    if groups is None:
+        groups = groups_of(session, [user.member_id]).get(user.member_id, [])
     document = render_user(user, base_url(), groups)
     headers = {"ETag": version_tag(user)}
     if status == 201:
@@ -190,11 +192,16 @@ def _search(parameters: Mapping[str, Any]) -> Response:
 def search_users(session: Session, search: Search) -> tuple[int, list[dict[str, Any]], int | None]:
     """``totalResults``, the page's rendered Users and the next cursor key of a search."""
     total, users, next_key = run_search(session, caller().organization_id, search)
-    memberships = groups_of(session, (user.member_id for user in users))
+    unloaded = [user.member_id for user in users if user.groups is None]
+    memberships = groups_of(session, unloaded) if unloaded else {}
     base = base_url()
     resources = [
         project(
-            render_user(user, base, memberships.get(user.member_id, [])),
+            render_user(
+                user,
+                base,
+                user.groups if user.groups is not None else memberships.get(user.member_id, []),
+            ),
             search.attributes,
             search.excluded,
         )

@@ -16,8 +16,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
 
-from app.directory import Profile, UserRecord
-from app.groups import GroupRef
+from app.directory import GroupRef, Profile, UserRecord
 from app.models import DirectoryUser
 from scim import attributes as attrs
 from scim.attributes import Attribute, AttributeRef

@@ -274,20 +274,23 @@ def test_every_read_path_renders_the_same_user(scim: Scim) -> None:
         phoneNumbers=[{"value": "+1 555 0100", "type": "mobile"}],
         **{ENTERPRISE: {"department": "Kitchen", "manager": {"value": "boss-id"}}},
     )
-    group = scim.post(
-        "/Groups",
-        {"schemas": [GROUP], "displayName": "Cooks", "members": [{"value": created["id"]}]},
-    )
-    assert group.status_code == 201
+    groups = [
+        scim.post(
+            "/Groups",
+            {"schemas": [GROUP], "displayName": name, "members": [{"value": created["id"]}]},
+        ).get_json()
+        for name in ("cooks", "Bakers", "Apprentices")
+    ]
     by_id = scim.get(f"/Users/{created['id']}").get_json()
     base = by_id["meta"]["location"].removesuffix(f"/Users/{created['id']}")
-    assert by_id["groups"] == [
+    assert by_id["groups"] == [  # ordered by name, case-insensitively
         {
-            "value": group.get_json()["id"],
-            "$ref": f"{base}/Groups/{group.get_json()['id']}",
-            "display": "Cooks",
+            "value": group["id"],
+            "$ref": f"{base}/Groups/{group['id']}",
+            "display": group["displayName"],
             "type": "direct",
         }
+        for group in sorted(groups, key=lambda g: g["displayName"].casefold())
     ]
     probe = scim.get("/Users", filter='userName eq "ann.lee@ACME.example.com"').get_json()
     general = scim.get("/Users", filter='userName eq "ann.lee@acme.example.com"', sortBy="id")
