@@ -73,11 +73,7 @@ def _ping_idle_connections(engine: Engine) -> None:
         if checked_in_at is None or time.monotonic() - checked_in_at < PING_AFTER_IDLE_SECONDS:
             return  # brand new, or in use a moment ago
         try:
-            cursor = dbapi_connection.cursor()
-            try:
-                cursor.execute("SELECT 1")
-            finally:
-                cursor.close()
+            engine.dialect.do_ping(dbapi_connection)  # the dialect's own: leaves no transaction
         except engine.dialect.loaded_dbapi.Error as exc:
             raise sa_exc.DisconnectionError(f"pooled connection is dead: {exc}") from exc
 

@@ -8,6 +8,7 @@ every server-side connection of the test database under a live pool.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from app.db import Database
 from app.models import Member, Organization
 from tests.app.alerts.peers import free_port
 from tests.factories import make_org
-from tests.scim.conftest import ERROR, issue_token
+from tests.scim.conftest import CORE, ERROR, issue_token
 
 LEAKS = ("Traceback", "SELECT", "sqlalchemy", "psycopg", "sqlite3", 'File "')
 
@@ -99,6 +100,15 @@ def test_idle_connections_killed_under_the_pool_are_replaced(
     kill_connections_to(database)
     monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)  # as if a second had passed
     assert client.get("/scim/v2/Users", headers=headers).status_code == 200
+    # A live connection that is pinged is handed over unchanged (no transaction left open).
+    for _ in range(3):
+        assert client.get("/scim/v2/Users", headers=headers).status_code == 200
+        assert client.post("/scim/v2/Users", headers=headers, json=user_body()).status_code == 201
+
+
+def user_body() -> dict[str, object]:
+    email = f"u{uuid.uuid4().hex[:8]}@acme.example.com"
+    return {"schemas": [CORE], "userName": email, "emails": [{"value": email, "primary": True}]}
 
 
 @pytest.mark.postgresql_only
