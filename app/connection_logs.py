@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Select, delete, insert, select
 from sqlalchemy.orm import Session
 
-from app.db import Database
+from app.db import DATABASE_OUTAGES, Database
 from app.models import ScimRequestLog, SignInLog, utcnow
 
 log = logging.getLogger("seatgate.connection_logs")
@@ -139,6 +139,7 @@ class ScimRequestRecorder:
         self._closed = threading.Event()
         self._flusher_pid: int | None = None  # threads do not survive a fork: one per process
         atexit.register(self.close)
+        database.before_dispose(self.close)
 
     def record(self, row: dict[str, Any]) -> None:
         if self._interval <= 0 or self._closed.is_set():
@@ -164,7 +165,8 @@ class ScimRequestRecorder:
                 return 0
             try:
                 self._write(batch)
-            except Exception:
+                return len(batch)
+            except DATABASE_OUTAGES:
                 if self._closed.is_set():  # the process is ending: nobody will retry
                     log.exception("%d SCIM request log rows could not be written", len(batch))
                     return 0
@@ -172,7 +174,19 @@ class ScimRequestRecorder:
                 with self._lock:  # back in front, oldest first, within the bound
                     self._pending = (batch + self._pending)[: self._max_pending]
                 return 0
-            return len(batch)
+            except Exception:  # a row the database refuses (its organization was deleted)
+                return self._write_one_by_one(batch)
+
+    def _write_one_by_one(self, batch: list[dict[str, Any]]) -> int:
+        """Keep every row that can be written, drop the ones that never will."""
+        written = 0
+        for row in batch:
+            try:
+                self._write([row])
+                written += 1
+            except Exception:
+                log.exception("dropped a SCIM request log row the database refuses")
+        return written
 
     def close(self) -> None:
         """Write what is pending and stop the thread; later rows are written at once."""

@@ -13,7 +13,7 @@ in WAL mode so readers never wait for that writer.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -24,6 +24,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.errors import SeatRefused
 from app.ledger import record_refusal
 from app.settings import DatabaseSettings, resolve_sqlite_path
+
+# What a database outage looks like from here: a refused or broken connection, a statement or
+# lock timeout (OperationalError), a connection closed under us (InterfaceError), or no pooled
+# connection free within ``pool_timeout`` (TimeoutError).
+DATABASE_OUTAGES: tuple[type[Exception], ...] = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+)
 
 _BEGIN_OPTION = "seatgate_sqlite_begin"
 _CHECKED_IN_AT = "seatgate_checked_in_at"
@@ -126,6 +135,7 @@ class Database:
     def __init__(self, settings: DatabaseSettings) -> None:
         self.settings = settings
         self.engine = make_engine(settings)
+        self._before_dispose: list[Callable[[], None]] = []
         writer = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
         # PostgreSQL reads in READ COMMITTED, where each statement takes its own snapshot
         # whether or not a transaction is open: a read unit's BEGIN and ROLLBACK would buy
@@ -167,5 +177,11 @@ class Database:
         finally:
             session.close()
 
+    def before_dispose(self, write_pending: Callable[[], None]) -> None:
+        """Run ``write_pending`` before the engine goes (buffered rows get written first)."""
+        self._before_dispose.append(write_pending)
+
     def dispose(self) -> None:
+        for write_pending in self._before_dispose:
+            write_pending()
         self.engine.dispose()

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import Select, and_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session, joinedload
 
@@ -36,9 +36,11 @@ from app.models import (
     GroupMembership,
     Member,
     Role,
+    ScimToken,
     utcnow,
 )
 from app.organizations import normalize_email
+from app.scim_tokens import TOKEN_COLUMNS, Authenticated, accepted
 
 PLACEHOLDER_DOMAIN = "users.invalid"
 MAX_USER_NAME_LENGTH = 320
@@ -127,6 +129,7 @@ _members = Member.__table__
 _values = DirectoryValue.__table__
 _memberships = GroupMembership.__table__
 _groups = DirectoryGroup.__table__
+_tokens = ScimToken.__table__
 
 
 def _groups_document(dialect: str) -> Any:
@@ -153,46 +156,55 @@ def _groups_document(dialect: str) -> Any:
 
 
 @functools.cache
-def _record_statements(dialect: str) -> tuple[Select[Any], Select[Any]]:
-    """By resource id and by user name: built once per engine, then reused as is."""
-    rows = (
-        select(
-            _users.c.member_id,
-            _users.c.resource_id,
-            _users.c.user_name,
-            _members.c.external_id,
-            _members.c.display_name,
-            _members.c.active,
-            _users.c.profile,
-            _users.c.enterprise,
-            _users.c.version,
-            _users.c.created_at,
-            _users.c.updated_at,
-            _values.c.attribute,
-            _values.c.item,
-            _groups_document(dialect).label("groups"),
-        )
-        .select_from(
-            _users.join(_members, _members.c.id == _users.c.member_id).outerjoin(
-                _values, _values.c.member_id == _users.c.member_id
-            )
-        )
+def _record_statement(dialect: str, key: str, for_token: bool) -> Select[Any]:
+    """The rows of one user found by ``key`` (``resource_id`` or ``user_name_key``).
+
+    Built once per engine and variant, then reused as is. ``for_token``: the organization is
+    the one of the token whose digest is bound, looked up in the same statement, so that an
+    authenticated read is one round trip; the token's columns come first, and the user's are
+    ``NULL`` when the token's organization has no such user.
+    """
+    found = (
+        _users.c.resource_id == bindparam("key")
+        if key == "resource_id"
+        else _users.c.user_name_key == bindparam("key")
+    )
+    columns: list[Any] = [
+        _users.c.member_id,
+        _users.c.resource_id,
+        _users.c.user_name,
+        _members.c.external_id,
+        _members.c.display_name,
+        _members.c.active,
+        _users.c.profile,
+        _users.c.enterprise,
+        _users.c.version,
+        _users.c.created_at,
+        _users.c.updated_at,
+        _values.c.attribute,
+        _values.c.item,
+        _groups_document(dialect).label("groups"),
+    ]
+    if for_token:  # flat outer joins: SQLite would materialize a nested join (a full scan)
+        source = _tokens.outerjoin(
+            _users, and_(_users.c.organization_id == _tokens.c.organization_id, found)
+        ).outerjoin(_members, _members.c.id == _users.c.member_id)
+        columns = [*TOKEN_COLUMNS, *columns]
+        where = _tokens.c.token_hash == bindparam("digest")
+    else:
+        source = _users.join(_members, _members.c.id == _users.c.member_id)
+        where = and_(_users.c.organization_id == bindparam("organization_id"), found)
+    return (
+        select(*columns)
+        .select_from(source.outerjoin(_values, _values.c.member_id == _users.c.member_id))
+        .where(where)
         .order_by(_values.c.position)
     )
-    by_id = rows.where(
-        _users.c.resource_id == bindparam("resource_id"),
-        _users.c.organization_id == bindparam("organization_id"),
-    )
-    by_name = rows.where(
-        _users.c.organization_id == bindparam("organization_id"),
-        _users.c.user_name_key == bindparam("user_name_key"),
-    )
-    return by_id, by_name
 
 
 def _one_record(rows: Sequence[Any]) -> UserRecord | None:
     """The record of one user from its joined rows (one per multi-valued item, at least one)."""
-    if not rows:
+    if not rows or rows[0].member_id is None:
         return None
     first = rows[0]
     groups = first.groups or []
@@ -217,20 +229,37 @@ def _one_record(rows: Sequence[Any]) -> UserRecord | None:
 
 def read_user(session: Session, organization_id: int, resource_id: str) -> UserRecord | None:
     """The user with this id in this organization, with its groups: one indexed statement."""
-    by_id, _ = _record_statements(_dialect(session))
-    rows = session.execute(
-        by_id, {"resource_id": resource_id, "organization_id": organization_id}
-    ).all()
-    return _one_record(rows)
+    statement = _record_statement(_dialect(session), "resource_id", False)
+    rows = session.execute(statement, {"key": resource_id, "organization_id": organization_id})
+    return _one_record(rows.all())
 
 
 def read_user_by_name(session: Session, organization_id: int, user_name: str) -> UserRecord | None:
     """The user with this ``userName`` (compared case-insensitively, as SCIM says)."""
-    _, by_name = _record_statements(_dialect(session))
+    statement = _record_statement(_dialect(session), "user_name_key", False)
     rows = session.execute(
-        by_name, {"organization_id": organization_id, "user_name_key": user_name_key(user_name)}
-    ).all()
-    return _one_record(rows)
+        statement, {"key": user_name_key(user_name), "organization_id": organization_id}
+    )
+    return _one_record(rows.all())
+
+
+def read_user_for_token(
+    session: Session, digest: str, *, resource_id: str | None = None, user_name: str | None = None
+) -> tuple[Authenticated | None, UserRecord | None]:
+    """Who the token with ``digest`` speaks for, and its organization's user with this id or
+    ``userName``, in one statement: the token check and the read cost one round trip.
+
+    The token is judged exactly as :func:`app.scim_tokens.authenticate` judges it; when it
+    is refused, no user is returned.
+    """
+    key, value = (
+        ("resource_id", resource_id) if resource_id is not None
+        else ("user_name_key", user_name_key(user_name or ""))
+    )  # fmt: skip
+    statement = _record_statement(_dialect(session), key, True)
+    rows = session.execute(statement, {"key": value, "digest": digest}).all()
+    caller = accepted(rows[0] if rows else None, digest)
+    return (caller, _one_record(rows)) if caller is not None else (None, None)
 
 
 def _dialect(session: Session) -> str:

@@ -13,6 +13,7 @@ import datetime as dt
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
@@ -115,14 +116,20 @@ def revoke_token(
 # Built once: every SCIM request runs it, and a prebuilt statement skips building the query
 # and its cache key each time. Core columns of the plain table: no ORM loading machinery.
 _tokens = ScimToken.__table__
-_BY_HASH = select(
+TOKEN_COLUMNS = (
     _tokens.c.id,
     _tokens.c.organization_id,
     _tokens.c.label,
     _tokens.c.token_hash,
     _tokens.c.last_used_at,
     _tokens.c.revoked_at,
-).where(_tokens.c.token_hash == bindparam("digest"))
+)
+_BY_HASH = select(*TOKEN_COLUMNS).where(_tokens.c.token_hash == bindparam("digest"))
+
+
+def presented_digest(presented: str) -> str | None:
+    """The digest to look a presented token up by; ``None`` if it cannot be one of ours."""
+    return secret_digest(presented) if presented.startswith(TOKEN_PREFIX) else None
 
 
 def authenticate(session: Session, presented: str) -> Authenticated | None:
@@ -131,13 +138,21 @@ def authenticate(session: Session, presented: str) -> Authenticated | None:
     Read from the database on every request (no cache), so a revocation applies to the
     very next request on every instance.
     """
-    if not presented.startswith(TOKEN_PREFIX):
+    digest = presented_digest(presented)
+    if digest is None:
         return None
-    digest = secret_digest(presented)
-    token = session.execute(_BY_HASH, {"digest": digest}).one_or_none()
-    if token is None or not hmac.compare_digest(token.token_hash, digest):
+    return accepted(session.execute(_BY_HASH, {"digest": digest}).one_or_none(), digest)
+
+
+def accepted(token: Any, digest: str) -> Authenticated | None:
+    """Who a looked-up token row (``None``: no row) speaks for, if it may still be used.
+
+    Shared by :func:`authenticate` and the reads that look the token up in the same
+    statement as their data (:func:`app.directory.read_user_for_token`).
+    """
+    if token is None or token.token_hash is None:
         return None
-    if token.revoked_at is not None:
+    if not hmac.compare_digest(token.token_hash, digest) or token.revoked_at is not None:
         return None
     return Authenticated(
         token_id=token.id,

@@ -33,15 +33,6 @@ log = logging.getLogger("seatgate.web")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 RATE_LIMITER_EXTENSION = "seatgate.rate_limiter"
 
-# What a database outage looks like from here: a refused or broken connection, a statement or
-# lock timeout (OperationalError), a connection closed under us (InterfaceError), or no pooled
-# connection free within ``pool_timeout`` (TimeoutError).
-DATABASE_OUTAGES: tuple[type[Exception], ...] = (
-    sa_exc.OperationalError,
-    sa_exc.InterfaceError,
-    sa_exc.TimeoutError,
-)
-
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
     "frame-ancestors 'none'"

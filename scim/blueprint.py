@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Blueprint, Response, current_app, g, request
 from flask.blueprints import BlueprintSetupState
@@ -23,11 +23,12 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import PathConverter
 
 from app import connection_logs, database_of, scim_request_log_of, settings_of
+from app.db import DATABASE_OUTAGES
 from app.errors import SeatgateError
 from app.ledger import Actor
 from app.models import Source, utcnow
-from app.scim_tokens import Authenticated, authenticate, touch
-from app.web import DATABASE_OUTAGES, database_unavailable, passthrough_headers, request_id
+from app.scim_tokens import Authenticated, authenticate, presented_digest, touch
+from app.web import database_unavailable, passthrough_headers, request_id
 from scim.errors import (
     InvalidSyntax,
     InvalidValue,
@@ -43,12 +44,14 @@ from scim.filters import storable
 
 SCIM_MEDIA_TYPE = "application/scim+json"
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+UNKNOWN_TOKEN = "The bearer token is unknown or revoked."  # noqa: S105 - a message, not a secret
 MAX_JSON_DEPTH = 32  # a User is 4 levels deep; deeper bodies are hostile or broken
 
 log = logging.getLogger("seatgate.scim")
 blueprint = Blueprint("scim", __name__, url_prefix="/scim/v2", cli_group=None)
 
 Handler = Callable[..., Response]
+T = TypeVar("T")
 # Endpoints a signed-in member reaches with a gateway session instead of a SCIM token.
 SESSION_ENDPOINTS = frozenset({f"{blueprint.name}.Me"})
 
@@ -95,11 +98,6 @@ def _storable_json(value: Any, depth: int = 0) -> bool:
     if isinstance(value, dict):
         return all(storable(k) and _storable_json(v, depth + 1) for k, v in value.items())
     return True
-
-
-def caller() -> Authenticated:
-    authenticated: Authenticated = g.scim_caller
-    return authenticated
 
 
 def actor() -> Actor:
@@ -165,31 +163,71 @@ def _logged_body() -> Any:
         return {"unreadable": True}
 
 
+# Requests whose handler looks the token up in the very statement that reads its data
+# (:func:`read_as_caller`): a GET of one User, or the userName probe, is one round trip.
+TOKEN_CHECKED_BY_HANDLER = frozenset(
+    (f"{blueprint.name}.{endpoint}", method)
+    for endpoint in ("Users_resource_id", "Users")
+    for method in ("GET", "HEAD")
+)
+
+
 @blueprint.before_request
 def _authenticate() -> None:
     """The bearer token decides the organization of the whole request (I7).
 
     The token is checked in a read transaction that stays open for the request's reads
     (:func:`read_unit`): a ``GET`` is then one transaction, not two, which on PostgreSQL
-    saves a connection check-out with its ping and a ``BEGIN``/``COMMIT`` pair.
+    saves a connection check-out and round trips. The handlers named in
+    :data:`TOKEN_CHECKED_BY_HANDLER` check it themselves, before anything else.
     """
     if request.endpoint in SESSION_ENDPOINTS:
         return
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not presented.strip():
         raise Unauthorized("Send a SCIM token as 'Authorization: Bearer <token>'.")
-    database = database_of(current_app)
-    session = database.session(write=False)
+    g.scim_presented = presented.strip()
+    session = database_of(current_app).session(write=False)
     g.scim_read_session = session
     session.begin()
-    found = authenticate(session, presented.strip())
+    if (request.endpoint, request.method) not in TOKEN_CHECKED_BY_HANDLER:
+        caller()
+
+
+def caller() -> Authenticated:
+    """Who the request's token speaks for; the token is checked on first use."""
+    found: Authenticated | None = g.get("scim_caller")
     if found is None:
-        raise Unauthorized("The bearer token is unknown or revoked.")
+        with read_unit() as session:
+            found = accept_caller(authenticate(session, g.scim_presented))
+    return found
+
+
+def read_as_caller(
+    together: Callable[[str], tuple[Authenticated | None, T]], alone: Callable[[int], T]
+) -> T:
+    """A read whose organization is the caller's: ``together(digest)`` checks the token in
+    the same statement (when it is not checked yet), ``alone(organization_id)`` does not."""
+    if g.get("scim_caller") is not None:
+        return alone(caller().organization_id)
+    digest = presented_digest(g.scim_presented)
+    if digest is None:
+        raise Unauthorized(UNKNOWN_TOKEN)
+    found, result = together(digest)
+    accept_caller(found)
+    return result
+
+
+def accept_caller(found: Authenticated | None) -> Authenticated:
+    """Admit a checked token for the rest of the request, or refuse the request (401)."""
+    if found is None:
+        raise Unauthorized(UNKNOWN_TOKEN)
     now = utcnow()
     if found.due_for_touch(now):
-        with database.unit_of_work() as writer:
+        with database_of(current_app).unit_of_work() as writer:
             touch(writer, found.token_id, now=now)
     g.scim_caller = found
+    return found
 
 
 @contextmanager

@@ -29,6 +29,7 @@ from scim.blueprint import (
     base_url,
     caller,
     json_body,
+    read_as_caller,
     read_unit,
     route,
     scim_response,
@@ -44,7 +45,7 @@ from scim.errors import (
 from scim.filters import parse_attr_path, parse_filter, storable
 from scim.paging import Paging, list_response, parse_paging
 from scim.patch import apply_patch
-from scim.query import Search, run_search
+from scim.query import Search, run_search, user_name_probe
 from scim.resources import parse_user, project, render_user, version_tag
 
 RESOURCE_ID_LENGTH = 36  # a UUID
@@ -183,7 +184,11 @@ def _search_users() -> Response:
 
 
 def _search(parameters: Mapping[str, Any]) -> Response:
-    search = parse_search(parameters)
+    try:
+        search = parse_search(parameters)
+    except Exception:
+        caller()  # an unknown token is 401 before any complaint about the query
+        raise
     with unit(write=False) as session:
         total, resources, next_key = search_users(session, search)
     return scim_response(list_response(resources, total, search.paging, next_key))
@@ -191,7 +196,17 @@ def _search(parameters: Mapping[str, Any]) -> Response:
 
 def search_users(session: Session, search: Search) -> tuple[int, list[dict[str, Any]], int | None]:
     """``totalResults``, the page's rendered Users and the next cursor key of a search."""
-    total, users, next_key = run_search(session, caller().organization_id, search)
+    user_name = user_name_probe(search)
+    if user_name is None:
+        total, users, next_key = run_search(session, caller().organization_id, search)
+    else:  # the identity providers' match probe: one indexed statement, token included
+        found = read_as_caller(
+            lambda digest: directory.read_user_for_token(session, digest, user_name=user_name),
+            lambda organization_id: directory.read_user_by_name(
+                session, organization_id, user_name
+            ),
+        )
+        total, users, next_key = (1, [found], None) if found is not None else (0, [], None)
     unloaded = [user.member_id for user in users if user.groups is None]
     memberships = groups_of(session, unloaded) if unloaded else {}
     base = base_url()
@@ -256,7 +271,14 @@ def _get_user(resource_id: str) -> Response:
     with unit(write=False) as session:
         user = None
         if _possible_id(resource_id):
-            user = directory.read_user(session, caller().organization_id, resource_id)
+            user = read_as_caller(
+                lambda digest: directory.read_user_for_token(
+                    session, digest, resource_id=resource_id
+                ),
+                lambda organization_id: directory.read_user(session, organization_id, resource_id),
+            )
+        else:
+            caller()  # an unknown token is 401 whatever the id
         if user is None:
             raise ResourceNotFound(f"No User with id {resource_id!r}.")
         return not_modified(version_tag(user)) or _user_response(session, user)

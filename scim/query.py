@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, contains_eager, joinedload
 from sqlalchemy.sql.elements import KeyedColumnElement
 
-from app.directory import UserRecord, read_user_by_name
+from app.directory import UserRecord
 from app.models import DirectoryGroup, DirectoryUser, DirectoryValue, GroupMembership, Member
 from scim import attributes as attrs
 from scim.attributes import Attribute
@@ -351,16 +351,10 @@ def run_search(
     """``totalResults``, one page and, for cursor paging, the key the next page starts after.
 
     The page is one statement (members and values joined in); the COUNT is skipped when the
-    first page holds every match, so a ``userName eq`` probe (Okta and Entra ID send one
-    before every create) costs one indexed statement, served by
-    :func:`app.directory.read_user_by_name` without filter compilation or ORM loading. Cursor
-    pages are a keyset on ``member_id`` (immutable, increasing): one row more than the page
-    is read to know whether a next page exists.
+    first page holds every match. (The ``userName eq`` probe has its own one-statement read:
+    see :func:`user_name_probe`.) Cursor pages are a keyset on ``member_id`` (immutable,
+    increasing): one row more than the page is read to know whether a next page exists.
     """
-    user_name = _user_name_probe(search)
-    if user_name is not None:
-        found = read_user_by_name(session, organization_id, user_name)
-        return (1, [found], None) if found is not None else (0, [], None)
     total, users, next_key = _general_search(session, organization_id, search)
     return total, [UserRecord.of(user) for user in users], next_key
 
@@ -405,8 +399,13 @@ def _general_search(
     return _total(session, condition), page, None
 
 
-def _user_name_probe(search: Search) -> str | None:
-    """The user name of a first-page ``userName eq "…"`` search without sorting, else None."""
+def user_name_probe(search: Search) -> str | None:
+    """The user name of a first-page ``userName eq "…"`` search without sorting, else None.
+
+    Okta and Entra ID send this probe before every create. The unique (organization,
+    ``user_name_key``) index makes its first page the whole result, so it is served by
+    :func:`app.directory.read_user_by_name` without filter compilation or ORM loading.
+    """
     tree = search.filter
     if not (
         isinstance(tree, Compare)

@@ -19,7 +19,7 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from app import create_app, database_of, scim_request_log_of
+from app import create_app, database_of
 from app.db import Database
 from app.migrations_runner import upgrade_database
 from app.models import Base
@@ -100,8 +100,7 @@ def database_url(engine_name: str, request: pytest.FixtureRequest, tmp_path: Pat
 def app(database_url: str) -> Iterator[Flask]:
     flask_app = create_app({"env": "test", "database": {"url": database_url}})
     yield flask_app
-    scim_request_log_of(flask_app).close()
-    database_of(flask_app).dispose()
+    database_of(flask_app).dispose()  # writes the buffered SCIM request log rows first
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from sqlalchemy import func, select, text
 from app.connection_logs import ScimRequestRecorder, scim_request_row
 from app.db import Database
 from app.models import ScimRequestLog
+from app.settings import DatabaseSettings
 from tests.factories import make_org
 
 
@@ -76,19 +77,27 @@ def test_the_background_thread_writes_without_being_asked(database: Database, or
 
 
 def test_rows_survive_an_outage_and_are_written_once_it_ends(
-    database: Database, recorder: ScimRequestRecorder, org_id: int
+    database: Database, database_url: str, org_id: int
 ) -> None:
+    """The outage: another transaction holds the log table's lock past our timeout (1 s),
+    which each engine reports as it reports a database it cannot reach."""
+    bounded = Database(
+        DatabaseSettings(url=database_url, statement_timeout=1, sqlite_busy_timeout=1)
+    )
+    recorder = ScimRequestRecorder(bounded, interval=3600)
     recorder.record(row(org_id, 1))
-    with database.unit_of_work() as session:
-        session.execute(text("ALTER TABLE scim_request_logs RENAME TO scim_request_logs_away"))
+    blocker = database.session(write=True)
     try:
-        assert recorder.flush() == 0  # the write failed; the row stays pending
+        blocker.connection()  # SQLite: BEGIN IMMEDIATE, the database's one write lock
+        if database.dialect == "postgresql":
+            blocker.execute(text("LOCK TABLE scim_request_logs IN ACCESS EXCLUSIVE MODE"))
+        assert recorder.flush() == 0  # the write timed out; the row stays pending
         recorder.record(row(org_id, 2))
     finally:
-        with database.unit_of_work() as session:
-            session.execute(text("ALTER TABLE scim_request_logs_away RENAME TO scim_request_logs"))
+        blocker.close()
     assert recorder.flush() == 2
     assert stored_paths(database) == ["/scim/v2/Users/1", "/scim/v2/Users/2"]
+    bounded.dispose()
 
 
 def test_a_full_buffer_drops_new_rows_instead_of_growing(database: Database, org_id: int) -> None:
@@ -110,3 +119,23 @@ def test_interval_zero_and_a_closed_recorder_write_each_row_at_once(
     closed.record(row(org_id, 2))
     with database.unit_of_work(write=False) as session:
         assert session.scalar(select(func.count()).select_from(ScimRequestLog)) == 2
+
+
+def test_a_row_the_database_refuses_is_dropped_alone(
+    database: Database, recorder: ScimRequestRecorder, org_id: int
+) -> None:
+    """A row of an organization deleted meanwhile can never be written; it must not hold
+    back the rows around it, nor stay in the buffer to fail again."""
+    recorder.record(row(org_id, 1))
+    recorder.record(row(org_id + 1000, 2))  # no such organization: a foreign key refusal
+    recorder.record(row(org_id, 3))
+    assert recorder.flush() == 2
+    assert stored_paths(database) == ["/scim/v2/Users/1", "/scim/v2/Users/3"]
+    assert recorder.flush() == 0
+
+
+def test_disposing_the_database_writes_pending_rows_first(database: Database, org_id: int) -> None:
+    recorder = ScimRequestRecorder(database, interval=3600)
+    recorder.record(row(org_id, 1))
+    database.dispose()
+    assert stored_paths(database) == ["/scim/v2/Users/1"]
