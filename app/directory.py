@@ -315,10 +315,12 @@ def provision(
         _MEMBER_BY_EMAIL, {"organization_id": organization_id, "email_key": email_key}
     )
     if member is None:
-        member = Member(
+        member = Member(  # complete at once: _apply's assignments then change nothing
             organization_id=organization_id,
             email=email,
             email_normalized=email_key,
+            external_id=profile.external_id,
+            display_name=profile.display_name,
             role=Role.USER.value,
             active=profile.is_active,
             created_at=now,

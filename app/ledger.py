@@ -492,5 +492,13 @@ def _append_event(
     )
     session.add(event)
     session.flush()
-    alerts.seats_changed(session, organization_id, kind, now=at, request_id=actor.request_id)
+    alerts.seats_changed(
+        session,
+        organization_id,
+        kind,
+        purchased=purchased_after,
+        assigned=assigned_after,
+        now=at,
+        request_id=actor.request_id,
+    )
     return event

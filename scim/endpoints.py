@@ -75,9 +75,13 @@ def split_names(value: Any) -> list[str]:
 
 
 def _user_response(
-    session: Session, user: DirectoryUser | UserRecord, status: int = 200
+    session: Session,
+    user: DirectoryUser | UserRecord,
+    status: int = 200,
+    groups: Sequence[GroupRef] | None = None,
 ) -> Response:
-    groups: Sequence[GroupRef] | None = user.groups if isinstance(user, UserRecord) else None
+    if groups is None and isinstance(user, UserRecord):
+        groups = user.groups
     if groups is None:
         groups = groups_of(session, [user.member_id]).get(user.member_id, [])
     document = render_user(user, base_url(), groups)
@@ -260,7 +264,7 @@ def create_user(body: Any, *, render: bool = True) -> Response:
             if not render:
                 location = f"{base_url()}/Users/{user.resource_id}"
                 return scim_response(None, 201, {"Location": location, "ETag": version_tag(user)})
-            return _user_response(session, user, 201)
+            return _user_response(session, user, 201, groups=())  # new: in no group yet
     except NoFreeSeat:  # already recorded for the owners (I8); keep the user for later
         with unit(write=True) as session:
             waiting_list.wait_for_scim(session, caller().organization_id, profile)

@@ -54,16 +54,19 @@ def seats_changed(
     organization_id: int,
     kind: SeatEventKind,
     *,
+    purchased: int,
+    assigned: int,
     now: dt.datetime,
     request_id: str | None = None,
 ) -> Alert | None:
     """Re-evaluate the seat thresholds after a ledger event (hysteresis).
 
-    A threshold alerts once when use reaches it and is re-armed only when use falls back
-    below it. When one change crosses several thresholds, one alert names the highest. A
-    renewal only updates the marks: its own alert already states the new numbers.
+    ``purchased`` and ``assigned`` are the pool's counters after the event (the event
+    carries them, so they are not read again). A threshold alerts once when use reaches it
+    and is re-armed only when use falls back below it. When one change crosses several
+    thresholds, one alert names the highest. A renewal only updates the marks: its own alert
+    already states the new numbers.
     """
-    purchased, assigned = _counts(session, organization_id)
     thresholds = policy_of(session, organization_id).thresholds()
     marked = {
         mark.mark: mark
