@@ -57,10 +57,36 @@ def test_missing_malformed_and_unknown_tokens_get_401(client: FlaskClient, scim:
         {"Authorization": f"Bearer {TOKEN_PREFIX}not-a-real-token"},
         {"Authorization": "Bearer " + scim.token[:-1]},
     ]:
-        for path in ["/scim/v2/Users", "/scim/v2/ServiceProviderConfig", "/scim/v2/nowhere"]:
+        for path in [
+            "/scim/v2/Users",
+            "/scim/v2/Users?filter=userName%20eq%20%22x%40acme.example.com%22",  # the probe
+            "/scim/v2/Users?filter=not%20a%20filter",  # 401 before any complaint about it
+            "/scim/v2/Users/00000000-0000-0000-0000-000000000000",
+            "/scim/v2/Users/" + "x" * 80,  # could not be an id: still 401 first
+            "/scim/v2/ServiceProviderConfig",
+            "/scim/v2/nowhere",
+        ]:
             response = client.get(path, headers=headers)
             assert_error(response, 401)
             assert response.headers["WWW-Authenticate"].startswith("Bearer")
+            assert client.head(path, headers=headers).status_code == 401
+
+
+def test_a_revoked_token_reads_nothing_at_once(
+    client: FlaskClient, database: Database, scim: Scim, org_id: int
+) -> None:
+    """GET by id and the userName probe check the token in the statement that reads the
+    user: a revocation applies to the very next request there too."""
+    alice = scim.create("alice@acme.example.com")
+    probe = {"filter": 'userName eq "alice@acme.example.com"'}
+    assert scim.get(f"/Users/{alice['id']}").status_code == 200
+    assert scim.get("/Users", **probe).get_json()["totalResults"] == 1
+    with database.unit_of_work() as session:
+        found = authenticate(session, scim.token)
+        assert found is not None
+        revoke_token(session, get_organization(session, "acme"), found.token_id, actor=OPERATOR)
+    assert_error(scim.get(f"/Users/{alice['id']}"), 401)
+    assert_error(scim.get("/Users", **probe), 401)
 
 
 def test_authenticate_refuses_revoked_tokens(database: Database, org_id: int) -> None:
@@ -89,6 +115,8 @@ def test_one_organization_cannot_reach_another(
     assert_error(globex.patch(path, [{"op": "replace", "path": "active", "value": False}]), 404)
     assert_error(globex.delete(path), 404)
     assert globex.get("/Users").get_json()["totalResults"] == 0
+    probe = globex.get("/Users", filter='userName eq "alice@acme.example.com"')
+    assert probe.get_json()["totalResults"] == 0
     assert globex.get("/Users", filter='externalId eq "shared-ext"').get_json()["Resources"] == []
     same_name = globex.create("alice@acme.example.com")  # user names are unique per organization
     assert same_name["id"] != alice["id"]
