@@ -37,6 +37,7 @@ from app.organizations import (
     get_member,
     get_organization,
     list_members,
+    transfer_primary_owner,
 )
 from app.renewal import renew_due_contracts
 from app.settings import SettingsError, load_settings
@@ -208,6 +209,18 @@ def member_add(slug: str, email: str, role: str, display_name: str | None) -> No
             session, organization, email, Role(role), actor=operator(), display_name=display_name
         )
         emit(member_dict(added))
+
+
+@member.command("transfer-primary")
+@click.argument("slug")
+@click.argument("email")
+@reports_domain_errors
+def member_transfer_primary(slug: str, email: str) -> None:
+    """Make EMAIL the Primary Owner (the one who buys seats); the previous one becomes an Owner."""
+    with unit_of_work() as session:
+        organization = get_organization(session, slug)
+        successor, previous = transfer_primary_owner(session, organization, email, actor=operator())
+        emit({"primary_owner": member_dict(successor), "previous": member_dict(previous)})
 
 
 @member.command("list")

@@ -187,6 +187,48 @@ def add_member(
     return member
 
 
+def transfer_primary_owner(
+    session: Session, organization: Organization, email: str, *, actor: Actor
+) -> tuple[Member, Member]:
+    """Make another active member the Primary Owner; the previous one becomes an Owner.
+
+    An organization always has exactly one Primary Owner (R9: the one who buys seats), and
+    SCIM never changes that role; when the person leaves the company (and is deactivated by
+    the identity provider), an operator hands the role on with this. Returns the new and the
+    previous Primary Owner; naming the current one changes nothing.
+    """
+    successor = get_member(session, organization, email)
+    current = session.scalar(
+        select(Member).where(
+            Member.organization_id == organization.id,
+            Member.role == Role.PRIMARY_OWNER.value,
+        )
+    )
+    if current is not None and current.id == successor.id:
+        return successor, current
+    if not successor.active:
+        raise InvalidInput(
+            f"{successor.email} is deactivated; only an active member can be Primary Owner."
+        )
+    now = utcnow()
+    if current is not None:
+        current.role = Role.OWNER.value
+        current.updated_at = now
+        session.flush()  # one Primary Owner at any moment (unique partial index)
+    successor.role = Role.PRIMARY_OWNER.value
+    successor.updated_at = now
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "member.primary_owner.transfer",
+        organization_id=organization.id,
+        target=successor.email,
+        details={"previous": current.email if current is not None else None},
+    )
+    return successor, current if current is not None else successor
+
+
 def list_members(session: Session, organization: Organization) -> list[Member]:
     """Members with their seat loaded in one more query (listings show it for each member)."""
     return list(

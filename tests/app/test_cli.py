@@ -8,9 +8,11 @@ from typing import Any
 import pytest
 from click.testing import Result
 from flask.testing import FlaskCliRunner
+from sqlalchemy import select, update
 
 from app.cli import cli
 from app.db import Database
+from app.models import AuditEntry, Member
 from app.scim_tokens import authenticate
 
 ORG = [
@@ -162,3 +164,53 @@ def test_demo_creates_the_organization_once_and_prints_a_working_scim_token(
     with database.unit_of_work() as session:
         assert authenticate(session, first["scim_token"]) is None  # revoked by the second run
         assert authenticate(session, second["scim_token"]) is not None
+
+
+def test_the_primary_owner_role_is_handed_on(runner: FlaskCliRunner, database: Database) -> None:
+    """The Primary Owner leaves (the IdP deactivates them): an operator names the next one,
+    who can then buy seats (R9) while the previous one, now an Owner, cannot."""
+    ok(runner, *ORG)
+    ok(runner, "member", "add", "acme", "next@acme.example.com", "--role", "admin")
+    moved = ok(runner, "member", "transfer-primary", "acme", "NEXT@acme.example.com")
+    assert (moved["primary_owner"]["email"], moved["primary_owner"]["role"]) == (
+        "next@acme.example.com",
+        "primary_owner",
+    )
+    assert (moved["previous"]["email"], moved["previous"]["role"]) == (
+        "po@acme.example.com",
+        "owner",
+    )
+    roles = {m["email"]: m["role"] for m in ok(runner, "member", "list", "acme")}
+    assert roles == {"po@acme.example.com": "owner", "next@acme.example.com": "primary_owner"}
+    stderr = refused(runner, "seats", "add", "acme", "1", "--by", "po@acme.example.com")
+    assert "Only the organization's Primary Owner" in stderr
+    assert ok(runner, "seats", "add", "acme", "1", "--by", "next@acme.example.com")["lines"]
+    again = ok(runner, "member", "transfer-primary", "acme", "next@acme.example.com")
+    assert again["previous"]["email"] == "next@acme.example.com"  # already so: nothing changes
+    with database.unit_of_work(write=False) as session:
+        actions = session.scalars(
+            select(AuditEntry.target).where(AuditEntry.action == "member.primary_owner.transfer")
+        ).all()
+    assert actions == ["next@acme.example.com"]
+
+
+def test_the_primary_owner_role_goes_only_to_an_active_member(
+    runner: FlaskCliRunner, database: Database
+) -> None:
+    ok(runner, *ORG)
+    ok(runner, "member", "add", "acme", "gone@acme.example.com")
+    with database.unit_of_work() as session:  # as the identity provider's deprovisioning does
+        session.execute(
+            update(Member).where(Member.email == "gone@acme.example.com").values(active=False)
+        )
+    assert "No member" in refused(
+        runner, "member", "transfer-primary", "acme", "nobody@acme.example.com"
+    )
+    assert "No organization" in refused(
+        runner, "member", "transfer-primary", "nope", "gone@acme.example.com"
+    )
+    assert "deactivated" in refused(
+        runner, "member", "transfer-primary", "acme", "gone@acme.example.com"
+    )
+    roles = {m["email"]: m["role"] for m in ok(runner, "member", "list", "acme")}
+    assert roles == {"po@acme.example.com": "primary_owner", "gone@acme.example.com": "user"}
