@@ -20,13 +20,12 @@ from app.db import Database, postgresql_connect_args
 from app.models import Role
 from app.rate_limits import RateLimiter
 from app.settings import SettingsError, load_settings
-from tests.app.alerts.peers import free_port
 from tests.app.conftest import OWNER, session_token
 from tests.factories import add_users, make_org
+from tests.peers import free_port, require_peer
 from tests.scim.conftest import ERROR, issue_token
 
 REDIS_URL = os.environ.get("SEATGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-REQUIRE_REDIS = os.environ.get("SEATGATE_TEST_REQUIRE_REDIS") == "1"
 
 
 @pytest.fixture
@@ -121,9 +120,7 @@ def redis_url() -> str:
     try:
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
     except redis.RedisError as exc:
-        if REQUIRE_REDIS:
-            pytest.fail(f"Redis at {REDIS_URL} is unreachable: {exc}")
-        pytest.skip(f"no Redis at {REDIS_URL}")
+        require_peer("REDIS", f"Redis at {REDIS_URL} is unreachable: {exc}")
     return REDIS_URL
 
 

@@ -20,8 +20,8 @@ from app import create_app, database_of, db
 from app.api.auth import mint_api_token
 from app.db import Database
 from app.models import Member, Organization
-from tests.app.alerts.peers import free_port
 from tests.factories import make_org
+from tests.peers import free_port
 from tests.scim.conftest import CORE, ERROR, issue_token
 
 LEAKS = ("Traceback", "SELECT", "sqlalchemy", "psycopg", "sqlite3", 'File "')

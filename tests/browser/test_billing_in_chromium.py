@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from app.organizations import get_member, get_organization
 from app.proration import months_remaining
 from tests.app.conftest import TERM_START, TODAY
 from tests.factories import OPERATOR, add_users, make_org
+from tests.peers import free_port, require_peer
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -37,22 +37,14 @@ CHROMIUM_FLAGS = [
 
 
 def _require_browser() -> None:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("SEATGATE_TEST_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"Chromium is required but missing at {CHROMIUM}")
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    missing = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+    require_peer("BROWSER", None if Path(CHROMIUM).exists() else missing)
 
 
 @pytest.fixture
 def live_server(database_url: str, tmp_path: Path) -> Iterator[str]:
     """seatgate under gunicorn on 127.0.0.1, in development mode, on the test's database."""
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import requests
 
-from tests.app.alerts.peers import free_port
+from tests.peers import free_port
 
 PROJECT = Path(__file__).resolve().parents[2]
 NGINX_SITE = PROJECT / "config" / "nginx-seatgate.conf"

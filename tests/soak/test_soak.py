@@ -8,25 +8,21 @@ skips with the reason, except under CI (``SEATGATE_TEST_REQUIRE_SOAK=1``), where
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
+from tests.peers import require_peer
 from tests.soak.harness import run
 from tests.soak.processes import missing_tools
 from tests.sso.idp import XMLSEC1
-
-REQUIRED = os.environ.get("SEATGATE_TEST_REQUIRE_SOAK") == "1"
 
 
 @pytest.mark.slow
 def test_two_instances_under_load_and_faults_keep_every_invariant() -> None:
     missing = missing_tools() + ([] if XMLSEC1 else ["xmlsec1"])
-    if missing:
-        message = f"the soak needs the Debian packages {', '.join(missing)}"
-        if REQUIRED:
-            pytest.fail(message)
-        pytest.skip(message)
+    require_peer(
+        "SOAK", f"the soak needs the Debian packages {', '.join(missing)}" if missing else None
+    )
     report = run(seconds=12, seats=5, workers=4)
     summary = json.dumps(report.summary(), indent=2, default=str)
     assert report.problems == [], summary

@@ -1,12 +1,10 @@
 """SSO fixtures: an app with an https public URL, organizations wired to a pysaml2 IdP.
 
-The SAML tests need Debian's ``xmlsec1`` (pysaml2 signs with it). Without it they skip with
-the reason shown, except under CI (``SEATGATE_TEST_REQUIRE_POSTGRES=1``), where they fail.
+The SAML tests need Debian's ``xmlsec1`` (pysaml2 signs with it): see :mod:`tests.peers`.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -20,6 +18,7 @@ from app.db import Database
 from app.organizations import get_organization
 from sso.providers import IdpDescription, PolicyChange, configure
 from tests.factories import OPERATOR, make_org
+from tests.peers import require_peer
 from tests.sso.idp import (
     IDP_ENTITY_ID,
     IDP_SLO_URL,
@@ -32,16 +31,11 @@ from tests.sso.idp import (
 )
 
 BASE_URL = "https://seatgate.test"
-IN_CI = os.environ.get("SEATGATE_TEST_REQUIRE_POSTGRES") == "1"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    if XMLSEC1 or IN_CI:
-        return
-    skip = pytest.mark.skip(reason="xmlsec1 not installed (Debian package xmlsec1)")
-    for item in items:
-        if "tests/sso/" in str(item.fspath):
-            item.add_marker(skip)
+@pytest.fixture(autouse=True)
+def _xmlsec1_installed() -> None:
+    require_peer("SAML", None if XMLSEC1 else "xmlsec1 not installed (Debian package xmlsec1)")
 
 
 @pytest.fixture

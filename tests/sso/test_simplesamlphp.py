@@ -14,7 +14,6 @@ import http.cookiejar
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -28,7 +27,8 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from app.db import Database
 from tests.factories import make_org
-from tests.sso.conftest import BASE_URL, IN_CI
+from tests.peers import free_port, require_peer
+from tests.sso.conftest import BASE_URL
 from tests.sso.idp import KeyPair, make_key_pair
 
 SIMPLESAMLPHP_WWW = Path("/usr/share/simplesamlphp/www")
@@ -45,18 +45,13 @@ MISSING = [
     )
     if not present
 ]
-if MISSING and not IN_CI:
-    pytestmark = pytest.mark.skip(
-        reason=f"Debian packages missing: {', '.join(MISSING)} (simplesamlphp php-cli php-xml "
-        "php-mbstring)"
-    )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+@pytest.fixture(autouse=True)
+def _simplesamlphp_installed() -> None:
+    missing = ", ".join(MISSING)
+    reason = f"Debian packages missing: {missing} (simplesamlphp php-cli php-xml php-mbstring)"
+    require_peer("SAML", reason if MISSING else None)
 
 
 def _write_config(root: Path, port: int, keys: KeyPair) -> None:
@@ -135,7 +130,7 @@ def simplesamlphp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
     """SimpleSAMLphp's IdP on 127.0.0.1: (base URL, its signing key pair)."""
     root = tmp_path_factory.mktemp("simplesamlphp")
     keys = make_key_pair(root, "ssp-idp")
-    port = _free_port()
+    port = free_port()
     _write_config(root, port, keys)
     assert PHP is not None
     process = subprocess.Popen(

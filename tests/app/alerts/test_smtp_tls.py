@@ -25,7 +25,8 @@ from cryptography.x509.oid import NameOID
 
 from app.alerts.mail import send
 from app.settings import SmtpSettings
-from tests.app.alerts.peers import SmtpServer, free_port
+from tests.app.alerts.peers import SmtpServer
+from tests.peers import free_port
 
 CREDENTIALS = ("alerts", "s3cret")
 # aiosmtpd warns about AUTH without STARTTLS even when the whole connection is TLS (smtps).
