@@ -107,7 +107,19 @@ class UserRecord:
 
     @classmethod
     def of(cls, user: DirectoryUser) -> UserRecord:
-        member = user.member
+        values = tuple((value.attribute, value.item) for value in user.values)
+        return cls.read(user, user.member, values, groups=None)
+
+    @classmethod
+    def read(
+        cls,
+        user: Any,
+        member: Any,
+        values: tuple[tuple[str, dict[str, Any]], ...],
+        groups: tuple[GroupRef, ...] | None,
+    ) -> UserRecord:
+        """From anything with the directory user's and the member's columns as attributes
+        (the ORM objects of a write, or one joined row of a read, which is both)."""
         return cls(
             member_id=user.member_id,
             resource_id=user.resource_id,
@@ -117,10 +129,11 @@ class UserRecord:
             active=member.active,
             profile=user.profile,
             enterprise=user.enterprise,
-            values=tuple((value.attribute, value.item) for value in user.values),
+            values=values,
             version=user.version,
             created_at=user.created_at,
             updated_at=user.updated_at,
+            groups=groups,
         )
 
 
@@ -210,20 +223,9 @@ def _one_record(rows: Sequence[Any]) -> UserRecord | None:
     groups = first.groups or []
     if isinstance(groups, str):  # SQLite: JSON as text, items unordered, each with its key
         groups = sorted(json.loads(groups), key=lambda item: item[2])
-    return UserRecord(
-        member_id=first.member_id,
-        resource_id=first.resource_id,
-        user_name=first.user_name,
-        external_id=first.external_id,
-        display_name=first.display_name,
-        active=first.active,
-        profile=first.profile,
-        enterprise=first.enterprise,
-        values=tuple((row.attribute, row.item) for row in rows if row.attribute is not None),
-        version=first.version,
-        created_at=first.created_at,
-        updated_at=first.updated_at,
-        groups=tuple(GroupRef(item[0], item[1]) for item in groups),
+    values = tuple((row.attribute, row.item) for row in rows if row.attribute is not None)
+    return UserRecord.read(
+        first, first, values, groups=tuple(GroupRef(item[0], item[1]) for item in groups)
     )
 
 

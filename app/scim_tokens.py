@@ -150,7 +150,7 @@ def accepted(token: Any, digest: str) -> Authenticated | None:
     Shared by :func:`authenticate` and the reads that look the token up in the same
     statement as their data (:func:`app.directory.read_user_for_token`).
     """
-    if token is None or token.token_hash is None:
+    if token is None:
         return None
     if not hmac.compare_digest(token.token_hash, digest) or token.revoked_at is not None:
         return None

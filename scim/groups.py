@@ -19,7 +19,7 @@ from app.models import DirectoryGroup
 from scim import attributes as attrs
 from scim.errors import InvalidPath, InvalidSyntax, InvalidValue, NoTarget
 from scim.filters import parse_patch_path
-from scim.patch import MAX_OPERATIONS, matches
+from scim.patch import matches, patch_operations
 
 MEMBERS = attrs.find(attrs.GROUP_ATTRIBUTES, "members")
 READ_ONLY = frozenset({"id", "meta", "schemas"})
@@ -108,17 +108,7 @@ def member_ids(value: Any) -> tuple[str, ...]:
 
 def apply_group_patch(state: GroupState, body: Any) -> GroupState:
     """The state after every operation of a PatchOp body."""
-    if not isinstance(body, Mapping):
-        raise InvalidSyntax("The request body must be a JSON object.")
-    schemas = body.get("schemas")
-    if not isinstance(schemas, list) or attrs.PATCH_OP not in schemas:
-        raise InvalidSyntax(f"A PATCH body must list the schema {attrs.PATCH_OP}.")
-    operations = body.get("Operations", body.get("operations"))
-    if not isinstance(operations, list) or not operations:
-        raise InvalidSyntax("A PATCH body needs a non-empty 'Operations' array.")
-    if len(operations) > MAX_OPERATIONS:
-        raise InvalidSyntax(f"At most {MAX_OPERATIONS} operations per PATCH.")
-    for operation in operations:
+    for operation in patch_operations(body):
         state = _apply(state, operation)
     return state
 

@@ -23,8 +23,8 @@ from scim.resources import assignments, conform, resolve_slot, set_slot
 MAX_OPERATIONS = 1000
 
 
-def apply_patch(document: dict[str, Any], body: Any) -> dict[str, Any]:
-    """The document after every operation of a PatchOp body; ``document`` is not modified."""
+def patch_operations(body: Any) -> list[Any]:
+    """The operations of a PatchOp body (Users and Groups alike), once its envelope is valid."""
     if not isinstance(body, Mapping):
         raise InvalidSyntax("The request body must be a JSON object.")
     schemas = body.get("schemas")
@@ -35,6 +35,12 @@ def apply_patch(document: dict[str, Any], body: Any) -> dict[str, Any]:
         raise InvalidSyntax("A PATCH body needs a non-empty 'Operations' array.")
     if len(operations) > MAX_OPERATIONS:
         raise InvalidSyntax(f"At most {MAX_OPERATIONS} operations per PATCH.")
+    return operations
+
+
+def apply_patch(document: dict[str, Any], body: Any) -> dict[str, Any]:
+    """The document after every operation of a PatchOp body; ``document`` is not modified."""
+    operations = patch_operations(body)
     result = copy.deepcopy(document)
     for operation in operations:
         _apply_operation(result, operation)

@@ -5,7 +5,7 @@ The SAML tests need Debian's ``xmlsec1`` (pysaml2 signs with it): see :mod:`test
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -144,6 +144,19 @@ def acme(database: Database, app: Flask, idp_keys: dict[str, KeyPair]) -> str:
     make_org(database, "acme", seats=2)
     configure_org(database, app, "acme", [idp_keys["current"].certificate])
     return "acme"
+
+
+SetPolicy = Callable[[PolicyChange], None]
+
+
+@pytest.fixture
+def acme_policy(database: Database, app: Flask, idp_keys: dict[str, KeyPair]) -> SetPolicy:
+    """Reconfigure acme's IdP (its current signing certificate) with one policy change."""
+
+    def change(policy: PolicyChange) -> None:
+        configure_org(database, app, "acme", [idp_keys["current"].certificate], policy)
+
+    return change
 
 
 @pytest.fixture

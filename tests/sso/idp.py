@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import ipaddress
 import re
 import shutil
 from dataclasses import dataclass
@@ -46,11 +47,13 @@ class KeyPair:
         return self.cert_file.read_text()
 
 
-def make_key_pair(directory: Path, name: str) -> KeyPair:
+def make_key_pair(directory: Path, name: str, *, serves_ip: str | None = None) -> KeyPair:
+    """A key and its self-signed certificate, as files. ``serves_ip``: the certificate also
+    names that address and may anchor its own trust, so a TLS server on it can be verified."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"test idp {name}")])
     now = dt.datetime.now(dt.UTC)
-    certificate = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(subject)
@@ -58,8 +61,13 @@ def make_key_pair(directory: Path, name: str) -> KeyPair:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=30))
-        .sign(key, hashes.SHA256())
     )
+    if serves_ip is not None:
+        address = x509.IPAddress(ipaddress.ip_address(serves_ip))
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([address]), critical=False
+        ).add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+    certificate = builder.sign(key, hashes.SHA256())
     pair = KeyPair(directory / f"{name}.key", directory / f"{name}.crt")
     pair.key_file.write_bytes(
         key.private_bytes(

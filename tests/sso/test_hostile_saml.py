@@ -24,7 +24,7 @@ from app.models import AuthnRequestRecord, Member, SeatEvent
 from app.models import RequiredSignature as Signed
 from sso.providers import PolicyChange
 from tests.factories import make_org
-from tests.sso.conftest import BASE_URL, Door, configure_org, location_of, sp_metadata
+from tests.sso.conftest import BASE_URL, Door, SetPolicy, configure_org, location_of, sp_metadata
 from tests.sso.idp import KeyPair, TestIdentityProvider, encode
 
 ALICE = "alice@acme.example.com"
@@ -67,15 +67,9 @@ def test_replayed_response_is_refused(door: Door, database: Database) -> None:
 
 
 def test_replayed_idp_initiated_assertion_hits_the_replay_cache(
-    door: Door, database: Database, app: Flask, idp_keys: dict[str, KeyPair]
+    door: Door, acme_policy: SetPolicy
 ) -> None:
-    configure_org(
-        database,
-        app,
-        "acme",
-        [idp_keys["current"].certificate],
-        PolicyChange(allow_idp_initiated=True),
-    )
+    acme_policy(PolicyChange(allow_idp_initiated=True))
     xml = door.unsolicited(ALICE)
     assert door.post(xml).status_code == 303
     assert_refused(door.post(xml), title="Sign-in already used")
@@ -113,16 +107,12 @@ def test_unsolicited_response_refused_unless_allowed(door: Door) -> None:
 
 
 def test_idp_initiated_relay_state_to_a_foreign_host_is_refused(
-    door: Door, database: Database, app: Flask, idp_keys: dict[str, KeyPair]
+    door: Door, app: Flask, acme_policy: SetPolicy
 ) -> None:
-    configure_org(
-        database,
-        app,
-        "acme",
-        [idp_keys["current"].certificate],
+    acme_policy(
         PolicyChange(
             allow_idp_initiated=True, allowed_redirects=["https://app.acme.example.com/portal/"]
-        ),
+        )
     )
     for relay_state in (
         "https://evil.example/",
@@ -233,30 +223,16 @@ def test_signed_response_with_unsigned_assertion_is_refused_by_default(door: Doo
 
 
 def test_response_signature_accepted_when_the_org_requires_it(
-    door: Door, database: Database, app: Flask, idp_keys: dict[str, KeyPair]
+    door: Door, acme_policy: SetPolicy
 ) -> None:
-    configure_org(
-        database,
-        app,
-        "acme",
-        [idp_keys["current"].certificate],
-        PolicyChange(required_signature=Signed.RESPONSE),
-    )
+    acme_policy(PolicyChange(required_signature=Signed.RESPONSE))
     assert door.sign_in(ALICE, sign_assertion=False, sign_response=True).status_code == 303
     xml, _ = door.answer(ALICE, sign_assertion=True, sign_response=False)
     assert_refused(door.post(xml))
 
 
-def test_both_signatures_required(
-    door: Door, database: Database, app: Flask, idp_keys: dict[str, KeyPair]
-) -> None:
-    configure_org(
-        database,
-        app,
-        "acme",
-        [idp_keys["current"].certificate],
-        PolicyChange(required_signature=Signed.BOTH),
-    )
+def test_both_signatures_required(door: Door, acme_policy: SetPolicy) -> None:
+    acme_policy(PolicyChange(required_signature=Signed.BOTH))
     assert_refused(door.sign_in(ALICE, sign_assertion=True, sign_response=False))
     assert door.sign_in(ALICE, sign_assertion=True, sign_response=True).status_code == 303
 
@@ -362,15 +338,9 @@ def test_signature_wrapping_is_refused(door: Door, database: Database, variant: 
 
 
 def test_wrapping_a_signed_response_inside_an_evil_one_is_refused(
-    door: Door, database: Database, app: Flask, idp_keys: dict[str, KeyPair]
+    door: Door, database: Database, acme_policy: SetPolicy
 ) -> None:
-    configure_org(
-        database,
-        app,
-        "acme",
-        [idp_keys["current"].certificate],
-        PolicyChange(required_signature=Signed.RESPONSE),
-    )
+    acme_policy(PolicyChange(required_signature=Signed.RESPONSE))
     xml, _ = door.answer(ALICE, sign_assertion=False, sign_response=True)
     original = etree.fromstring(xml.encode())
     evil = copy.deepcopy(original)
@@ -443,17 +413,15 @@ def test_deprecated_signature_algorithm_is_refused(door: Door) -> None:
 
 
 def test_replay_cache_holds_across_instances_racing(
-    door: Door, database: Database, app: Flask, idp_keys: dict[str, KeyPair], database_url: str
+    door: Door,
+    database: Database,
+    app: Flask,
+    database_url: str,
+    acme_policy: SetPolicy,
 ) -> None:
     """Two app instances on one database receive the same assertion at the same moment:
     the unique index lets exactly one of them sign the user in."""
-    configure_org(
-        database,
-        app,
-        "acme",
-        [idp_keys["current"].certificate],
-        PolicyChange(allow_idp_initiated=True),
-    )
+    acme_policy(PolicyChange(allow_idp_initiated=True))
     xml = door.unsolicited(ALICE)
     second = create_app({"env": "test", "database": {"url": database_url}, "base_url": BASE_URL})
     clients = [app.test_client(), second.test_client()]

@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
-from app.db import Database
 from app.errors import InvalidInput
 from sso.errors import ForbiddenRedirect
 from sso.providers import PolicyChange
 from sso.redirects import parse_allowed_redirect, safe_next
-from tests.sso.conftest import BASE_URL, Door, configure_org, location_of
+from tests.sso.conftest import BASE_URL, Door, SetPolicy, location_of
 
 ALLOWED = ["https://app.acme.example.com/portal/", "http://localhost:3000"]
 
@@ -76,16 +75,8 @@ def test_login_refuses_a_foreign_next_before_talking_to_the_idp(door: Door) -> N
         assert "Redirect not allowed" in response.get_data(as_text=True)
 
 
-def test_sign_in_lands_on_an_allowed_url(
-    door: Door, database: Database, app: Flask, idp_keys: dict
-) -> None:
-    configure_org(
-        database,
-        app,
-        "acme",
-        [idp_keys["current"].certificate],
-        PolicyChange(allowed_redirects=["https://app.acme.example.com/portal/"]),
-    )
+def test_sign_in_lands_on_an_allowed_url(door: Door, app: Flask, acme_policy: SetPolicy) -> None:
+    acme_policy(PolicyChange(allowed_redirects=["https://app.acme.example.com/portal/"]))
     target = "https://app.acme.example.com/portal/reports?id=7"
     response = door.sign_in("alice@acme.example.com", next_url=target)
     assert response.status_code == 303

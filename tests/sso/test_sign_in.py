@@ -15,7 +15,7 @@ from app.models import Member, SeatEvent
 from app.organizations import get_organization
 from sso.providers import PolicyChange
 from tests.factories import add_users, make_org
-from tests.sso.conftest import BASE_URL, Door, configure_org, location_of, sp_metadata
+from tests.sso.conftest import BASE_URL, Door, SetPolicy, configure_org, location_of, sp_metadata
 from tests.sso.idp import TestIdentityProvider
 
 ALICE = "alice@acme.example.com"
@@ -76,15 +76,9 @@ def test_no_free_seat_shows_why_and_records_the_refusal(door: Door, database: Da
 
 
 def test_member_with_a_seat_gets_in_without_jit(
-    door: Door, database: Database, app: Flask, idp_keys: dict
+    door: Door, database: Database, acme_policy: SetPolicy
 ) -> None:
-    configure_org(
-        database,
-        app,
-        "acme",
-        [idp_keys["current"].certificate],
-        PolicyChange(jit_provisioning=False),
-    )
+    acme_policy(PolicyChange(jit_provisioning=False))
     refused = door.sign_in(ALICE)
     assert refused.status_code == 403 and "No access yet" in refused.get_data(as_text=True)
     add_users(database, "acme", [ALICE])
@@ -151,16 +145,8 @@ def test_default_attribute_names_of_common_idps(
     assert signed_in is not None and signed_in.display_name == "Bob Builder"
 
 
-def test_custom_attribute_mapping(
-    door: Door, database: Database, app: Flask, idp_keys: dict
-) -> None:
-    configure_org(
-        database,
-        app,
-        "acme",
-        [idp_keys["current"].certificate],
-        PolicyChange(attribute_map={"email": ["corpMail"]}),
-    )
+def test_custom_attribute_mapping(door: Door, database: Database, acme_policy: SetPolicy) -> None:
+    acme_policy(PolicyChange(attribute_map={"email": ["corpMail"]}))
     response = door.sign_in(BOB, attributes={"corpMail": [BOB]}, name_id="opaque-7")
     assert response.status_code == 303
     assert member(database, BOB) is not None

@@ -7,8 +7,6 @@ honour), exactly as an operator with a private CA would.
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import smtplib
 import ssl
 from collections.abc import Iterator
@@ -18,15 +16,12 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from app.alerts.mail import send
 from app.settings import SmtpSettings
 from tests.app.alerts.peers import SmtpServer
 from tests.peers import free_port
+from tests.sso.idp import make_key_pair
 
 CREDENTIALS = ("alerts", "s3cret")
 # aiosmtpd warns about AUTH without STARTTLS even when the whole connection is TLS (smtps).
@@ -35,36 +30,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiri
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 (its own CA) and its key."""
-    directory = tmp_path_factory.mktemp("smtp-tls")
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "seatgate test SMTP")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
+    """A self-signed certificate for 127.0.0.1 (its own trust anchor) and its key."""
+    pair = make_key_pair(tmp_path_factory.mktemp("smtp-tls"), "smtp", serves_ip="127.0.0.1")
+    return pair.cert_file, pair.key_file
 
 
 class TlsSmtpServer(SmtpServer):
