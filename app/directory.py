@@ -22,11 +22,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, and_, bindparam, func, select
+from sqlalchemy import Dialect, Select, and_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session, joinedload
 
 from app import audit, domains
+from app.db import Database, PlainRead
 from app.errors import AlreadyExists, InvalidInput
 from app.ledger import Actor, claim_seat, release_seat
 from app.models import (
@@ -246,22 +247,32 @@ def read_user_by_name(session: Session, organization_id: int, user_name: str) ->
 
 
 def read_user_for_token(
-    session: Session, digest: str, *, resource_id: str | None = None, user_name: str | None = None
+    database: Database,
+    digest: str,
+    *,
+    resource_id: str | None = None,
+    user_name: str | None = None,
 ) -> tuple[Authenticated | None, UserRecord | None]:
     """Who the token with ``digest`` speaks for, and its organization's user with this id or
     ``userName``, in one statement: the token check and the read cost one round trip.
 
     The token is judged exactly as :func:`app.scim_tokens.authenticate` judges it; when it
-    is refused, no user is returned.
+    is refused, no user is returned. The first read of a SCIM request, so it needs no
+    session: it runs as a :class:`~app.db.PlainRead`, outside any transaction.
     """
     key, value = (
         ("resource_id", resource_id) if resource_id is not None
         else ("user_name_key", user_name_key(user_name or ""))
     )  # fmt: skip
-    statement = _record_statement(_dialect(session), key, True)
-    rows = session.execute(statement, {"key": value, "digest": digest}).all()
+    read = _plain_record_read(database.engine.dialect, key)
+    rows = database.fetch(read, {"key": value, "digest": digest})
     caller = accepted(rows[0] if rows else None, digest)
     return (caller, _one_record(rows)) if caller is not None else (None, None)
+
+
+@functools.cache
+def _plain_record_read(dialect: Dialect, key: str) -> PlainRead:
+    return PlainRead(_record_statement(dialect.name, key, True), dialect)
 
 
 def _dialect(session: Session) -> str:

@@ -23,7 +23,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import PathConverter
 
 from app import connection_logs, database_of, scim_request_log_of, settings_of
-from app.db import DATABASE_OUTAGES
+from app.db import DATABASE_OUTAGES, Database
 from app.errors import SeatgateError
 from app.ledger import Actor
 from app.models import Source, utcnow
@@ -176,10 +176,9 @@ TOKEN_CHECKED_BY_HANDLER = frozenset(
 def _authenticate() -> None:
     """The bearer token decides the organization of the whole request (I7).
 
-    The token is checked in a read transaction that stays open for the request's reads
-    (:func:`read_unit`): a ``GET`` is then one transaction, not two, which on PostgreSQL
-    saves a connection check-out and round trips. The handlers named in
-    :data:`TOKEN_CHECKED_BY_HANDLER` check it themselves, before anything else.
+    The token is checked in the request's read transaction (:func:`read_session`), which then
+    serves the request's other reads: a ``GET`` is one transaction, not two. The handlers
+    named in :data:`TOKEN_CHECKED_BY_HANDLER` check it themselves, before anything else.
     """
     if request.endpoint in SESSION_ENDPOINTS:
         return
@@ -187,9 +186,6 @@ def _authenticate() -> None:
     if scheme.lower() != "bearer" or not presented.strip():
         raise Unauthorized("Send a SCIM token as 'Authorization: Bearer <token>'.")
     g.scim_presented = presented.strip()
-    session = database_of(current_app).session(write=False)
-    g.scim_read_session = session
-    session.begin()
     if (request.endpoint, request.method) not in TOKEN_CHECKED_BY_HANDLER:
         caller()
 
@@ -198,22 +194,23 @@ def caller() -> Authenticated:
     """Who the request's token speaks for; the token is checked on first use."""
     found: Authenticated | None = g.get("scim_caller")
     if found is None:
-        with read_unit() as session:
-            found = accept_caller(authenticate(session, g.scim_presented))
+        found = accept_caller(authenticate(read_session(), g.scim_presented))
     return found
 
 
 def read_as_caller(
-    together: Callable[[str], tuple[Authenticated | None, T]], alone: Callable[[int], T]
+    together: Callable[[Database, str], tuple[Authenticated | None, T]],
+    alone: Callable[[Session, int], T],
 ) -> T:
-    """A read whose organization is the caller's: ``together(digest)`` checks the token in
-    the same statement (when it is not checked yet), ``alone(organization_id)`` does not."""
+    """A read whose organization is the caller's: ``together(database, digest)`` checks the
+    token in the same statement (when it is not checked yet), ``alone(session,
+    organization_id)`` reads in the request's read transaction."""
     if g.get("scim_caller") is not None:
-        return alone(caller().organization_id)
+        return alone(read_session(), caller().organization_id)
     digest = presented_digest(g.scim_presented)
     if digest is None:
         raise Unauthorized(UNKNOWN_TOKEN)
-    found, result = together(digest)
+    found, result = together(database_of(current_app), digest)
     accept_caller(found)
     return result
 
@@ -230,15 +227,20 @@ def accept_caller(found: Authenticated | None) -> Authenticated:
     return found
 
 
-@contextmanager
-def read_unit() -> Iterator[Session]:
-    """The request's read transaction, opened with the token check."""
+def read_session() -> Session:
+    """The request's read transaction, begun on first use and ended with the request."""
     session: Session | None = g.get("scim_read_session")
     if session is None:
-        with database_of(current_app).unit_of_work(write=False) as session:
-            yield session
-        return
-    yield session
+        session = database_of(current_app).session(write=False)
+        session.begin()
+        g.scim_read_session = session
+    return session
+
+
+@contextmanager
+def read_unit() -> Iterator[Session]:
+    """:func:`read_session` as a unit of work: it stays open for the request's other reads."""
+    yield read_session()
 
 
 def write_unit() -> AbstractContextManager[Session]:

@@ -30,6 +30,7 @@ from scim.blueprint import (
     caller,
     json_body,
     read_as_caller,
+    read_session,
     read_unit,
     route,
     scim_response,
@@ -75,15 +76,17 @@ def split_names(value: Any) -> list[str]:
 
 
 def _user_response(
-    session: Session,
+    session: Session | None,
     user: DirectoryUser | UserRecord,
     status: int = 200,
     groups: Sequence[GroupRef] | None = None,
 ) -> Response:
+    """The User's response; ``session`` (``None``: the request's read transaction) is used
+    only when neither ``groups`` nor the record carries them."""
     if groups is None and isinstance(user, UserRecord):
         groups = user.groups
     if groups is None:
-        groups = groups_of(session, [user.member_id]).get(user.member_id, [])
+        groups = groups_of(session or read_session(), [user.member_id]).get(user.member_id, [])
     document = render_user(user, base_url(), groups)
     headers = {"ETag": version_tag(user)}
     if status == 201:
@@ -193,26 +196,35 @@ def _search(parameters: Mapping[str, Any]) -> Response:
     except Exception:
         caller()  # an unknown token is 401 before any complaint about the query
         raise
-    with unit(write=False) as session:
-        total, resources, next_key = search_users(session, search)
+    total, resources, next_key = search_users(None, search)
     return scim_response(list_response(resources, total, search.paging, next_key))
 
 
-def search_users(session: Session, search: Search) -> tuple[int, list[dict[str, Any]], int | None]:
-    """``totalResults``, the page's rendered Users and the next cursor key of a search."""
+def search_users(
+    session: Session | None, search: Search
+) -> tuple[int, list[dict[str, Any]], int | None]:
+    """``totalResults``, the page's rendered Users and the next cursor key of a search.
+
+    ``session``: ``None`` for the request's read transaction, opened only if needed (the
+    ``userName`` probe, the identity providers' most frequent call, needs none).
+    """
     user_name = user_name_probe(search)
     if user_name is None:
-        total, users, next_key = run_search(session, caller().organization_id, search)
+        total, users, next_key = run_search(
+            session or read_session(), caller().organization_id, search
+        )
     else:  # the identity providers' match probe: one indexed statement, token included
         found = read_as_caller(
-            lambda digest: directory.read_user_for_token(session, digest, user_name=user_name),
-            lambda organization_id: directory.read_user_by_name(
+            lambda database, digest: directory.read_user_for_token(
+                database, digest, user_name=user_name
+            ),
+            lambda session, organization_id: directory.read_user_by_name(
                 session, organization_id, user_name
             ),
         )
         total, users, next_key = (1, [found], None) if found is not None else (0, [], None)
     unloaded = [user.member_id for user in users if user.groups is None]
-    memberships = groups_of(session, unloaded) if unloaded else {}
+    memberships = groups_of(session or read_session(), unloaded) if unloaded else {}
     base = base_url()
     resources = [
         project(
@@ -272,20 +284,21 @@ def create_user(body: Any, *, render: bool = True) -> Response:
 
 
 def _get_user(resource_id: str) -> Response:
-    with unit(write=False) as session:
-        user = None
-        if _possible_id(resource_id):
-            user = read_as_caller(
-                lambda digest: directory.read_user_for_token(
-                    session, digest, resource_id=resource_id
-                ),
-                lambda organization_id: directory.read_user(session, organization_id, resource_id),
-            )
-        else:
-            caller()  # an unknown token is 401 whatever the id
-        if user is None:
-            raise ResourceNotFound(f"No User with id {resource_id!r}.")
-        return not_modified(version_tag(user)) or _user_response(session, user)
+    user = None
+    if _possible_id(resource_id):
+        user = read_as_caller(
+            lambda database, digest: directory.read_user_for_token(
+                database, digest, resource_id=resource_id
+            ),
+            lambda session, organization_id: directory.read_user(
+                session, organization_id, resource_id
+            ),
+        )
+    else:
+        caller()  # an unknown token is 401 whatever the id
+    if user is None:
+        raise ResourceNotFound(f"No User with id {resource_id!r}.")
+    return not_modified(version_tag(user)) or _user_response(None, user)
 
 
 def replace_user(resource_id: str, read_body: BodyReader, if_match: str | None) -> Response:

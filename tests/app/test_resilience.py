@@ -43,9 +43,19 @@ def unreachable_app(engine_name: str, tmp_path: Path) -> Flask:
     )
 
 
-def test_scim_answers_503_in_scim_form(unreachable_app: Flask) -> None:
+# Every way a SCIM read reaches the database: a search in the request's read transaction,
+# and the two reads that check the token in their own statement, on the DBAPI cursor.
+SCIM_READS = [
+    "/scim/v2/Users",
+    "/scim/v2/Users/2819c223-7f76-453a-919d-413861904646",
+    '/scim/v2/Users?filter=userName eq "a@acme.example.com"',
+]
+
+
+@pytest.mark.parametrize("path", SCIM_READS)
+def test_scim_answers_503_in_scim_form(unreachable_app: Flask, path: str) -> None:
     reply = unreachable_app.test_client().get(
-        "/scim/v2/Users", headers={"Authorization": "Bearer sgscim_anything"}
+        path, headers={"Authorization": "Bearer sgscim_anything"}
     )
     assert reply.status_code == 503
     assert reply.headers["Retry-After"] == "7"
@@ -112,8 +122,9 @@ def user_body() -> dict[str, object]:
 
 
 @pytest.mark.postgresql_only
+@pytest.mark.parametrize("path", SCIM_READS)
 def test_a_connection_killed_right_after_use_costs_one_503_then_heals(
-    app: Flask, database: Database, monkeypatch: pytest.MonkeyPatch
+    app: Flask, database: Database, monkeypatch: pytest.MonkeyPatch, path: str
 ) -> None:
     """The price of not pinging a connection used a moment ago: the one request that meets
     it dead answers 503 with Retry-After (and writes nothing); the pool is then renewed."""
@@ -121,14 +132,42 @@ def test_a_connection_killed_right_after_use_costs_one_503_then_heals(
     token = issue_token(database, "acme")
     client = app.test_client()
     headers = {"Authorization": f"Bearer {token}"}
-    assert client.get("/scim/v2/Users", headers=headers).status_code == 200
+    assert client.get(path, headers=headers).status_code in (200, 404)
     kill_connections_to(database)
     monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 3600.0)  # every connection is "fresh"
-    failed = client.get("/scim/v2/Users", headers=headers)
+    failed = client.get(path, headers=headers)
     assert failed.status_code == 503
     assert failed.headers["Retry-After"].isdigit()
     assert failed.get_json()["schemas"] == [ERROR]
-    assert client.get("/scim/v2/Users", headers=headers).status_code == 200
+    assert client.get(path, headers=headers).status_code in (200, 404)
+    created = client.post("/scim/v2/Users", headers=headers, json=user_body())
+    assert created.status_code == 201
+
+
+def test_a_plain_read_hands_its_connection_back_as_the_pool_lent_it(
+    app: Flask, database: Database
+) -> None:
+    """The token-and-user read runs in autocommit on PostgreSQL; the connection must come
+    back to the pool transactional, or a later write unit would commit statement by
+    statement and lose its atomicity (I1)."""
+    make_org(database, "acme", seats=1, term_start=dt.date.today().replace(day=1))
+    token = issue_token(database, "acme")
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    for path in SCIM_READS[1:]:
+        assert client.get(path, headers=headers).status_code in (200, 404)
+    connection = database.engine.raw_connection()
+    try:
+        if database.dialect == "postgresql":
+            assert connection.driver_connection.autocommit is False  # type: ignore[union-attr]
+        else:  # SQLite: seatgate emits BEGIN itself, pysqlite's own handling stays off
+            assert connection.driver_connection.isolation_level is None  # type: ignore[union-attr]
+    finally:
+        connection.close()
+    assert client.post("/scim/v2/Users", headers=headers, json=user_body()).status_code == 201
+    # The one seat is taken: the refused create is refused whole (a transaction, not autocommit).
+    assert client.post("/scim/v2/Users", headers=headers, json=user_body()).status_code == 403
+    assert len(client.get("/scim/v2/Users", headers=headers).get_json()["Resources"]) == 1
 
 
 @pytest.mark.postgresql_only  # statement_timeout and lock_timeout are PostgreSQL settings
