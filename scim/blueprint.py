@@ -154,6 +154,8 @@ def _log_request(response: Response) -> Response:
 
 
 def _logged_body() -> Any:
+    if request.method in ("GET", "HEAD"):  # SCIM reads carry no body: nothing to read
+        return None
     raw = request.get_data(cache=True)
     if not raw:
         return None
