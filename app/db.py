@@ -40,7 +40,9 @@ _CHECKED_IN_AT = "seatgate_checked_in_at"
 PING_AFTER_IDLE_SECONDS = 1.0
 
 
-def make_engine(settings: DatabaseSettings) -> Engine:
+def make_engine(settings: DatabaseSettings, *, autocommit: bool = False) -> Engine:
+    """The engine for ``settings``; ``autocommit`` (PostgreSQL): every connection of its pool
+    runs each statement on its own, so a check-in needs no ``ROLLBACK``."""
     url = resolve_sqlite_path(settings.url)
     if settings.is_sqlite:
         engine = create_engine(
@@ -56,6 +58,7 @@ def make_engine(settings: DatabaseSettings) -> Engine:
         pool_timeout=settings.pool_timeout,
         pool_recycle=1800,
         connect_args=postgresql_connect_args(settings),
+        **({"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None} if autocommit else {}),
     )
     _ping_idle_connections(engine)
     return engine
@@ -212,6 +215,12 @@ class Database:
     def __init__(self, settings: DatabaseSettings) -> None:
         self.settings = settings
         self.engine = make_engine(settings)
+        # PlainReads on PostgreSQL get a pool of their own whose connections are always in
+        # autocommit: no switching a shared connection's mode, and no ROLLBACK at check-in.
+        # It opens connections only as needed (one per worker when workers are sync).
+        self._plain_engine = (
+            self.engine if settings.is_sqlite else make_engine(settings, autocommit=True)
+        )
         self._before_dispose: list[Callable[[], None]] = []
         writer = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
         # PostgreSQL reads in READ COMMITTED, where each statement takes its own snapshot
@@ -255,40 +264,41 @@ class Database:
             session.close()
 
     def fetch(self, read: PlainRead, values: Mapping[str, Any]) -> list[Any]:
-        """Run ``read`` alone, in autocommit, on a pooled connection (see :class:`PlainRead`).
+        """Run ``read`` alone, outside any transaction, on a pooled connection
+        (see :class:`PlainRead`).
 
         One statement needs no transaction around it: it reads one snapshot on either engine.
         A DBAPI error is raised as SQLAlchemy's (``OperationalError`` & co., so outage handlers
         apply); a lost connection is invalidated and the pool renewed, as SQLAlchemy does.
         """
-        dialect = self.engine.dialect
-        autocommit = not self.settings.is_sqlite  # PostgreSQL: no BEGIN/ROLLBACK round trips
+        engine = self._plain_engine
+        dialect = engine.dialect
         try:
-            connection = self.engine.raw_connection()
+            connection = engine.raw_connection()
         except dialect.loaded_dbapi.Error as error:  # could not connect
             raise _wrapped(error, dialect, read.sql, invalidated=False) from error
         try:
-            if autocommit:
-                connection.driver_connection.autocommit = True  # type: ignore[union-attr]
             cursor = connection.cursor()
             cursor.execute(read.sql, read.parameters(values))
             fetched = cursor.fetchall()
             cursor.close()
-            if autocommit:  # back as the pool lends it: write units need transactions
-                connection.driver_connection.autocommit = False  # type: ignore[union-attr]
         except BaseException as error:
             disconnected = isinstance(error, dialect.loaded_dbapi.Error) and dialect.is_disconnect(
                 error, connection.dbapi_connection, None
             )
-            connection.invalidate()  # its state is unknown (autocommit may be on): never reused
+            connection.invalidate()  # its state is unknown: never reused
             if not isinstance(error, dialect.loaded_dbapi.Error):
                 raise
-            if disconnected:
-                self.engine.dispose(close=False)  # every other pooled connection is suspect
+            if disconnected:  # the server went away: every pooled connection is suspect
+                self._renew_pools()
             raise _wrapped(error, dialect, read.sql, invalidated=disconnected) from error
         finally:
             connection.close()
         return read.rows(fetched)
+
+    def _renew_pools(self) -> None:
+        for engine in {self.engine, self._plain_engine}:
+            engine.dispose(close=False)  # connections in use are discarded when returned
 
     def before_dispose(self, write_pending: Callable[[], None]) -> None:
         """Run ``write_pending`` before the engine goes (buffered rows get written first)."""
@@ -298,3 +308,5 @@ class Database:
         for write_pending in self._before_dispose:
             write_pending()
         self.engine.dispose()
+        if self._plain_engine is not self.engine:
+            self._plain_engine.dispose()

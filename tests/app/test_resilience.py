@@ -144,12 +144,10 @@ def test_a_connection_killed_right_after_use_costs_one_503_then_heals(
     assert created.status_code == 201
 
 
-def test_a_plain_read_hands_its_connection_back_as_the_pool_lent_it(
-    app: Flask, database: Database
-) -> None:
-    """The token-and-user read runs in autocommit on PostgreSQL; the connection must come
-    back to the pool transactional, or a later write unit would commit statement by
-    statement and lose its atomicity (I1)."""
+def test_plain_reads_leave_write_units_transactional(app: Flask, database: Database) -> None:
+    """The token-and-user read runs outside any transaction (autocommit on PostgreSQL); the
+    connections write units get must still be transactional, or a write unit would commit
+    statement by statement and lose its atomicity (I1)."""
     make_org(database, "acme", seats=1, term_start=dt.date.today().replace(day=1))
     token = issue_token(database, "acme")
     client = app.test_client()

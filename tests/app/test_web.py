@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from pathlib import Path
+from typing import Any
 
+from flask import Flask, Response, after_this_request, session
 from flask.testing import FlaskClient
 
 from app import create_app
@@ -36,3 +40,45 @@ def test_health_says_unavailable_when_the_database_is(tmp_path: Path) -> None:
     assert reply.status_code == 503
     assert reply.get_json() == {"status": "unavailable", "database": "unreachable"}
     assert "Traceback" not in reply.get_data(as_text=True)
+
+
+def test_a_session_cookie_is_read_and_a_request_without_one_gets_an_empty_session(
+    app: Flask,
+) -> None:
+    """Sessions open lazily (no signer for cookie-less API calls), and still round-trip."""
+
+    @app.get("/test-session/<value>")
+    def remember(value: str) -> str:
+        before = session.get("value", "")
+        session["value"] = value
+        return before
+
+    client = app.test_client()
+    assert client.get("/test-session/first").get_data(as_text=True) == ""
+    assert client.get("/test-session/second").get_data(as_text=True) == "first"
+    client.delete_cookie("session")
+    assert client.get("/test-session/third").get_data(as_text=True) == ""
+    client.set_cookie("session", "forged.value.signature")
+    assert client.get("/test-session/fourth").get_data(as_text=True) == ""  # bad signature
+
+
+def test_per_request_callbacks_are_not_kept_after_their_request(app: Flask) -> None:
+    """The app remembers which functions are synchronous, but not the closures made for one
+    request (``after_this_request``): a long-running worker must not grow with traffic."""
+    made: list[weakref.ref[Any]] = []
+
+    @app.get("/test-callback")
+    def with_callback() -> str:
+        def stamp(response: Response) -> Response:
+            response.headers["X-Test"] = "1"
+            return response
+
+        made.append(weakref.ref(stamp))
+        after_this_request(stamp)
+        return "ok"
+
+    client = app.test_client()
+    for _ in range(5):
+        assert client.get("/test-callback").headers["X-Test"] == "1"
+    gc.collect()
+    assert all(ref() is None for ref in made)
