@@ -36,6 +36,7 @@ DATABASE_OUTAGES: tuple[type[Exception], ...] = (
 )
 
 _BEGIN_OPTION = "seatgate_sqlite_begin"
+_PLAIN_CURSOR = "seatgate_plain_cursor"
 _CHECKED_IN_AT = "seatgate_checked_in_at"
 PING_AFTER_IDLE_SECONDS = 1.0
 
@@ -278,10 +279,13 @@ class Database:
         except dialect.loaded_dbapi.Error as error:  # could not connect
             raise _wrapped(error, dialect, read.sql, invalidated=False) from error
         try:
-            cursor = connection.cursor()
+            # One cursor per pooled connection, kept with it: creating one per read is a
+            # visible share of a SCIM GET (psycopg builds a Python object each time).
+            cursor = connection.info.get(_PLAIN_CURSOR)
+            if cursor is None:
+                cursor = connection.info[_PLAIN_CURSOR] = connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             cursor.execute(read.sql, read.parameters(values))
             fetched = cursor.fetchall()
-            cursor.close()
         except BaseException as error:
             disconnected = isinstance(error, dialect.loaded_dbapi.Error) and dialect.is_disconnect(
                 error, connection.dbapi_connection, None
