@@ -97,6 +97,24 @@ def database_url(engine_name: str, request: pytest.FixtureRequest, tmp_path: Pat
 
 
 @pytest.fixture
+def empty_database_url(engine_name: str, tmp_path: Path) -> Iterator[str]:
+    """A database with no schema at all (for what migrates one itself), on each engine."""
+    if engine_name == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+        return
+    server = make_url(os.environ["SEATGATE_TEST_POSTGRES_URL"])
+    name = f"seatgate_empty_{os.getpid()}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield server.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
 def app(database_url: str) -> Iterator[Flask]:
     flask_app = create_app({"env": "test", "database": {"url": database_url}})
     yield flask_app

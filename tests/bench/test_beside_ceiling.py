@@ -11,9 +11,9 @@ from bench import beside_ceiling
 
 
 def test_it_compares_seatgate_and_the_bare_app_on_served_users(
-    database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    empty_database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    arguments = ["--users", "30", "--rounds", "1", "--database-url", database_url]
+    arguments = ["--users", "30", "--rounds", "1", "--database-url", empty_database_url]
     monkeypatch.setattr(sys, "argv", ["beside_ceiling", *arguments])
     beside_ceiling.main()  # raises if any request of either app is not a 200
     line = capsys.readouterr().out
