@@ -270,7 +270,8 @@ class Database:
 
         One statement needs no transaction around it: it reads one snapshot on either engine.
         A DBAPI error is raised as SQLAlchemy's (``OperationalError`` & co., so outage handlers
-        apply); a lost connection is invalidated and the pool renewed, as SQLAlchemy does.
+        apply); a lost connection is invalidated and both pools renewed, as SQLAlchemy renews
+        its pool.
         """
         engine = self._plain_engine
         dialect = engine.dialect
@@ -279,8 +280,9 @@ class Database:
         except dialect.loaded_dbapi.Error as error:  # could not connect
             raise _wrapped(error, dialect, read.sql, invalidated=False) from error
         try:
-            # One cursor per pooled connection, kept with it: creating one per read is a
-            # visible share of a SCIM GET (psycopg builds a Python object each time).
+            # One cursor per pooled connection, kept with it (the pool drops it with the
+            # connection): a new psycopg cursor per read, and the set-up of its result
+            # loaders, cost a third of a GET's CPU on PostgreSQL (bench/RESULTS.md).
             cursor = connection.info.get(_PLAIN_CURSOR)
             if cursor is None:
                 cursor = connection.info[_PLAIN_CURSOR] = connection.dbapi_connection.cursor()  # type: ignore[union-attr]
