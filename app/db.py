@@ -157,7 +157,8 @@ class PlainRead:
     SQLAlchemy still builds and compiles the statement (once per dialect), owns the pool (its
     check-out events, so idle connections are still pinged) and decodes every value with the
     column type's own result processor; only the per-call wrapping is skipped. Errors come
-    out as SQLAlchemy's (:meth:`Database.fetch`), so an outage is the same 503 as elsewhere.
+    out as SQLAlchemy's (:meth:`Database.fetch` runs it), so an outage is the same 503 as
+    elsewhere.
 
     Only for statements whose bind parameters are plain values (no bind processors) and
     whose selected columns have distinct names (they become the row's attributes).
@@ -222,6 +223,7 @@ class Database:
         self._plain_engine = (
             self.engine if settings.is_sqlite else make_engine(settings, autocommit=True)
         )
+        self._plain_reads: dict[Select[Any], PlainRead] = {}
         self._before_dispose: list[Callable[[], None]] = []
         writer = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
         # PostgreSQL reads in READ COMMITTED, where each statement takes its own snapshot
@@ -264,19 +266,19 @@ class Database:
         finally:
             session.close()
 
-    def fetch(self, read: PlainRead, values: Mapping[str, Any]) -> list[Any]:
-        """Run ``read`` alone, outside any transaction, on a pooled connection
-        (see :class:`PlainRead`).
+    def fetch(self, statement: Select[Any], values: Mapping[str, Any]) -> list[Any]:
+        """Run ``statement`` alone, outside any transaction, on a pooled connection, as a
+        :class:`PlainRead` (compiled on the first call, for the engine that runs it).
 
         One statement needs no transaction around it: it reads one snapshot on either engine.
         A DBAPI error is raised as SQLAlchemy's (``OperationalError`` & co., so outage handlers
         apply); a lost connection is invalidated and both pools renewed, as SQLAlchemy renews
         its pool.
         """
-        engine = self._plain_engine
-        dialect = engine.dialect
+        read = self.plain_read(statement)
+        dialect = self._plain_engine.dialect
         try:
-            connection = engine.raw_connection()
+            connection = self._plain_engine.raw_connection()
         except dialect.loaded_dbapi.Error as error:  # could not connect
             raise _wrapped(error, dialect, read.sql, invalidated=False) from error
         try:
@@ -288,19 +290,26 @@ class Database:
                 cursor = connection.info[_PLAIN_CURSOR] = connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             cursor.execute(read.sql, read.parameters(values))
             fetched = cursor.fetchall()
-        except BaseException as error:
-            disconnected = isinstance(error, dialect.loaded_dbapi.Error) and dialect.is_disconnect(
-                error, connection.dbapi_connection, None
-            )
+        except dialect.loaded_dbapi.Error as error:
+            disconnected = dialect.is_disconnect(error, connection.dbapi_connection, None)
             connection.invalidate()  # its state is unknown: never reused
-            if not isinstance(error, dialect.loaded_dbapi.Error):
-                raise
             if disconnected:  # the server went away: every pooled connection is suspect
                 self._renew_pools()
             raise _wrapped(error, dialect, read.sql, invalidated=disconnected) from error
+        except BaseException:
+            connection.invalidate()
+            raise
         finally:
             connection.close()
         return read.rows(fetched)
+
+    def plain_read(self, statement: Select[Any]) -> PlainRead:
+        """``statement`` compiled for the engine :meth:`fetch` runs it on (kept: statements
+        passed here are built once, so the cache holds a handful)."""
+        read = self._plain_reads.get(statement)
+        if read is None:
+            read = self._plain_reads[statement] = PlainRead(statement, self._plain_engine.dialect)
+        return read
 
     def _renew_pools(self) -> None:
         for engine in {self.engine, self._plain_engine}:

@@ -22,12 +22,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import Dialect, Select, and_, bindparam, func, select
+from sqlalchemy import Select, and_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session, joinedload
 
 from app import audit, domains
-from app.db import Database, PlainRead
+from app.db import Database
 from app.errors import AlreadyExists, InvalidInput
 from app.ledger import Actor, claim_seat, release_seat
 from app.models import (
@@ -107,9 +107,9 @@ class UserRecord:
     groups: tuple[GroupRef, ...] | None = None  # None: not loaded with the record
 
     @classmethod
-    def of(cls, user: DirectoryUser) -> UserRecord:
+    def of(cls, user: DirectoryUser, groups: Sequence[GroupRef] | None = None) -> UserRecord:
         values = tuple((value.attribute, value.item) for value in user.values)
-        return cls.read(user, user.member, values, groups=None)
+        return cls.read(user, user.member, values, None if groups is None else tuple(groups))
 
     @classmethod
     def read(
@@ -230,19 +230,18 @@ def _one_record(rows: Sequence[Any]) -> UserRecord | None:
     )
 
 
-def read_user(session: Session, organization_id: int, resource_id: str) -> UserRecord | None:
-    """The user with this id in this organization, with its groups: one indexed statement."""
-    statement = _record_statement(_dialect(session), "resource_id", False)
-    rows = session.execute(statement, {"key": resource_id, "organization_id": organization_id})
-    return _one_record(rows.all())
-
-
-def read_user_by_name(session: Session, organization_id: int, user_name: str) -> UserRecord | None:
-    """The user with this ``userName`` (compared case-insensitively, as SCIM says)."""
-    statement = _record_statement(_dialect(session), "user_name_key", False)
-    rows = session.execute(
-        statement, {"key": user_name_key(user_name), "organization_id": organization_id}
-    )
+def read_user(
+    session: Session,
+    organization_id: int,
+    *,
+    resource_id: str | None = None,
+    user_name: str | None = None,
+) -> UserRecord | None:
+    """The user with this id or ``userName`` (compared case-insensitively, as SCIM says) in
+    this organization, with its groups: one indexed statement."""
+    key, value = _lookup(resource_id, user_name)
+    statement = _record_statement(_dialect(session), key, False)
+    rows = session.execute(statement, {"key": value, "organization_id": organization_id})
     return _one_record(rows.all())
 
 
@@ -260,19 +259,18 @@ def read_user_for_token(
     is refused, no user is returned. The first read of a SCIM request, so it needs no
     session: it runs as a :class:`~app.db.PlainRead`, outside any transaction.
     """
-    key, value = (
-        ("resource_id", resource_id) if resource_id is not None
-        else ("user_name_key", user_name_key(user_name or ""))
-    )  # fmt: skip
-    read = _plain_record_read(database.engine.dialect, key)
-    rows = database.fetch(read, {"key": value, "digest": digest})
+    key, value = _lookup(resource_id, user_name)
+    statement = _record_statement(database.dialect, key, True)
+    rows = database.fetch(statement, {"key": value, "digest": digest})
     caller = accepted(rows[0] if rows else None, digest)
     return (caller, _one_record(rows)) if caller is not None else (None, None)
 
 
-@functools.cache
-def _plain_record_read(dialect: Dialect, key: str) -> PlainRead:
-    return PlainRead(_record_statement(dialect.name, key, True), dialect)
+def _lookup(resource_id: str | None, user_name: str | None) -> tuple[str, str]:
+    """The column a user is found by, and the value to bind (a ``userName`` is keyed)."""
+    if resource_id is not None:
+        return "resource_id", resource_id
+    return "user_name_key", user_name_key(user_name or "")
 
 
 def _dialect(session: Session) -> str:

@@ -17,16 +17,15 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from werkzeug.test import EnvironBuilder
 
-from app import create_app, database_of, scim_request_log_of
-from app.migrations_runner import upgrade_database
-from bench import dataset, load
+from app import scim_request_log_of
+from bench import dataset
+from bench.in_process import BASE_URL, loaded_seatgate
 from bench.peers import flask_ceiling
 
 BATCH = 200
@@ -41,25 +40,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15, help="batches per contender")
     parser.add_argument("--database-url", help="an empty database (default: a new SQLite file)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        url = args.database_url or f"sqlite:///{tmp}/ceiling.sqlite3"
-        upgrade_database(url)
-        app = create_app(
-            {
-                "env": "production",
-                "secret_key": "c" * 40,
-                "base_url": "http://127.0.0.1:18080",
-                "database": {"url": url},
-                "limits": {"requests_per_minute": 10**9},  # as in make bench
-                "alerts": {"deliver_in_background": False},
-            }
-        )
-        database = database_of(app)
-        organization = load.create_bench_organization(database, "bench", seats=10)
-        load.load_users(database, organization, args.users)
-        headers = {"Authorization": f"Bearer {organization.scim_token}"}
+    with loaded_seatgate(args.database_url, args.users) as loaded:
+        app = loaded.app
         picks = [random.randrange(args.users) for _ in range(BATCH)]  # noqa: S311 - not secret
-        seatgate = [_environ(f"/scim/v2/Users/{dataset.resource_id(i)}", headers) for i in picks]
+        seatgate = [
+            _environ(f"/scim/v2/Users/{dataset.resource_id(i)}", loaded.headers) for i in picks
+        ]
         ceiling = [_environ(f"/Users/{dataset.resource_id(i)}", {}) for i in picks]
         flush = scim_request_log_of(app).flush
         timings: dict[str, list[float]] = {"seatgate": [], "ceiling": []}
@@ -71,7 +57,6 @@ def main() -> None:
             if round_number >= WARM_UP_BATCHES:
                 timings["seatgate"].append(spent[0])
                 timings["ceiling"].append(spent[1])
-        database.dispose()
     ours, theirs = (statistics.median(timings[name]) / BATCH * 1e6 for name in timings)
     print(
         f"GET /Users/{{id}} in-process CPU per request (median of {args.rounds} batches of "
@@ -81,7 +66,7 @@ def main() -> None:
 
 
 def _environ(path: str, headers: dict[str, str]) -> dict[str, Any]:
-    builder = EnvironBuilder(path=path, base_url="http://127.0.0.1:18080", headers=headers)
+    builder = EnvironBuilder(path=path, base_url=BASE_URL, headers=headers)
     try:
         return builder.get_environ()
     finally:

@@ -13,7 +13,6 @@ import cProfile
 import json
 import pstats
 import random
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,14 +21,11 @@ from flask.testing import FlaskClient
 from pyinstrument import Profiler
 from werkzeug.test import TestResponse
 
-from app import create_app, database_of
 from app.db import Database
-from app.migrations_runner import upgrade_database
-from bench import dataset, load
+from bench import dataset
 from bench import saml as bench_saml
+from bench.in_process import BASE_URL, SECRET_KEY, loaded_seatgate
 
-BASE_URL = "http://127.0.0.1:18080"
-SECRET_KEY = "p" * 40
 WARM_UP = 20  # first requests pay one-time costs (imports, caches): not the steady state
 
 Call = Callable[[FlaskClient], None]
@@ -57,24 +53,9 @@ def main() -> None:
         help="cProfile instead: the functions with the most time, own or cumulative",
     )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        url = args.database_url or f"sqlite:///{tmp}/profile.sqlite3"
-        upgrade_database(url)
-        app = create_app(
-            {
-                "env": "production",
-                "secret_key": SECRET_KEY,
-                "base_url": BASE_URL,
-                "database": {"url": url},
-                "log_level": args.log_level,
-                "alerts": {"deliver_in_background": False},
-            }
-        )
-        database = database_of(app)
-        organization = load.create_bench_organization(database, "bench", seats=10)
-        load.load_users(database, organization, args.users)
-        headers = {"Authorization": f"Bearer {organization.scim_token}"}
-        calls = _calls(args, database, Path(tmp), headers)
+    with loaded_seatgate(args.database_url, args.users, log_level=args.log_level) as loaded:
+        app = loaded.app
+        calls = _calls(args, loaded.database, loaded.workdir, loaded.headers)
         client = app.test_client()
         for call in calls[:WARM_UP]:
             call(client)

@@ -214,31 +214,29 @@ def search_users(
             session or read_session(), caller().organization_id, search
         )
     else:  # the identity providers' match probe: one indexed statement, token included
-        found = read_as_caller(
-            lambda database, digest: directory.read_user_for_token(
-                database, digest, user_name=user_name
-            ),
-            lambda session, organization_id: directory.read_user_by_name(
-                session, organization_id, user_name
-            ),
-        )
+        found = _caller_user(user_name=user_name)
         total, users, next_key = (1, [found], None) if found is not None else (0, [], None)
-    unloaded = [user.member_id for user in users if user.groups is None]
-    memberships = groups_of(session or read_session(), unloaded) if unloaded else {}
     base = base_url()
     resources = [
-        project(
-            render_user(
-                user,
-                base,
-                user.groups if user.groups is not None else memberships.get(user.member_id, []),
-            ),
-            search.attributes,
-            search.excluded,
-        )
+        project(render_user(user, base, user.groups or ()), search.attributes, search.excluded)
         for user in users
     ]
     return total, resources, next_key
+
+
+def _caller_user(
+    *, resource_id: str | None = None, user_name: str | None = None
+) -> UserRecord | None:
+    """The caller's organization's user with this id or ``userName``, with its groups; the
+    token is checked in the same statement when it is not checked yet."""
+    return read_as_caller(
+        lambda database, digest: directory.read_user_for_token(
+            database, digest, resource_id=resource_id, user_name=user_name
+        ),
+        lambda session, organization_id: directory.read_user(
+            session, organization_id, resource_id=resource_id, user_name=user_name
+        ),
+    )
 
 
 def parse_search(parameters: Mapping[str, Any]) -> Search:
@@ -286,14 +284,7 @@ def create_user(body: Any, *, render: bool = True) -> Response:
 def _get_user(resource_id: str) -> Response:
     user = None
     if _possible_id(resource_id):
-        user = read_as_caller(
-            lambda database, digest: directory.read_user_for_token(
-                database, digest, resource_id=resource_id
-            ),
-            lambda session, organization_id: directory.read_user(
-                session, organization_id, resource_id
-            ),
-        )
+        user = _caller_user(resource_id=resource_id)
     else:
         caller()  # an unknown token is 401 whatever the id
     if user is None:

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, contains_eager, joinedload
 from sqlalchemy.sql.elements import KeyedColumnElement
 
 from app.directory import UserRecord
+from app.groups import groups_of
 from app.models import DirectoryGroup, DirectoryUser, DirectoryValue, GroupMembership, Member
 from scim import attributes as attrs
 from scim.attributes import Attribute
@@ -348,7 +349,8 @@ class Search:
 def run_search(
     session: Session, organization_id: int, search: Search
 ) -> tuple[int, list[UserRecord], int | None]:
-    """``totalResults``, one page and, for cursor paging, the key the next page starts after.
+    """``totalResults``, one page (each User with its groups) and, for cursor paging, the key
+    the next page starts after.
 
     The page is one statement (members and values joined in); the COUNT is skipped when the
     first page holds every match. (The ``userName eq`` probe has its own one-statement read:
@@ -356,7 +358,12 @@ def run_search(
     increasing): one row more than the page is read to know whether a next page exists.
     """
     total, users, next_key = _general_search(session, organization_id, search)
-    return total, [UserRecord.of(user) for user in users], next_key
+    memberships = groups_of(session, [user.member_id for user in users]) if users else {}
+    return (
+        total,
+        [UserRecord.of(user, groups=memberships.get(user.member_id, [])) for user in users],
+        next_key,
+    )
 
 
 def _general_search(
@@ -404,7 +411,7 @@ def user_name_probe(search: Search) -> str | None:
 
     Okta and Entra ID send this probe before every create. The unique (organization,
     ``user_name_key``) index makes its first page the whole result, so it is served by
-    :func:`app.directory.read_user_by_name` without filter compilation or ORM loading.
+    :func:`app.directory.read_user_for_token` without filter compilation or ORM loading.
     """
     tree = search.filter
     if not (

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from app.db import Database, PlainRead
+from app.db import Database
 from tests.scim.conftest import Scim
 
 
@@ -25,10 +25,11 @@ def statements_on_users(
 
     fetch = database.fetch
 
-    def record_plain(read: PlainRead, values: Any) -> list[Any]:
+    def record_plain(statement: Any, values: Any) -> list[Any]:
+        read = database.plain_read(statement)
         if "directory_users" in read.sql:
             seen.append((read.sql, read.parameters(values)))
-        return fetch(read, values)
+        return fetch(statement, values)
 
     monkeypatch.setattr(database, "fetch", record_plain)
     event.listen(database.engine, "before_cursor_execute", record)
