@@ -317,9 +317,10 @@ def provision(
     A member that already exists with the derived e-mail (added by an operator, or removed
     from the directory earlier) is taken over rather than duplicated.
     """
-    _check(session, organization_id, profile, member_id=None)
     resource_id = str(uuid.uuid4())
-    email, email_key = _email_for(profile, resource_id)
+    email, email_key = _email_for(profile, resource_id)  # before the first statement: on
+    # SQLite the write lock is taken with it, and every writer waits while it is held
+    _check(session, organization_id, profile, member_id=None)
     domains.check_allowed(session, organization_id, email)
     now = utcnow()
     member = session.scalar(
@@ -339,8 +340,11 @@ def provision(
         )
         session.add(member)
         session.flush()
+        new_member = True
     elif session.get(DirectoryUser, member.id) is not None:
         raise AlreadyExists(f"The e-mail address {email} belongs to another user.")
+    else:
+        new_member = False
     user = DirectoryUser(
         member_id=member.id,
         organization_id=organization_id,
@@ -350,7 +354,6 @@ def provision(
     )
     session.add(user)
     user.member = member
-    _apply(session, user, profile, email=(email, email_key), now=now, actor=actor)
     audit.record(
         session,
         actor,
@@ -358,6 +361,15 @@ def provision(
         organization_id=organization_id,
         target=email,
         details={"user_name": profile.user_name, "active": profile.is_active},
+    )
+    _apply(
+        session,
+        user,
+        profile,
+        email=(email, email_key),
+        now=now,
+        actor=actor,
+        new_member=new_member,
     )
     session.flush()
     return user
@@ -424,7 +436,14 @@ def _apply(
     email: tuple[str, str],
     now: dt.datetime,
     actor: Actor,
+    new_member: bool = False,
 ) -> None:
+    """Write ``profile`` onto ``user`` and its member, and claim or release the seat.
+
+    ``new_member``: the member was inserted by this transaction, so nothing else can hold
+    or claim its seat; the claim then skips the member's lock and the held-seat lookup, and
+    everything pending is flushed once, after it.
+    """
     member = user.member
     user.user_name = profile.user_name
     user.user_name_key = user_name_key(profile.user_name)
@@ -444,10 +463,18 @@ def _apply(
     member.display_name = profile.display_name
     member.active = profile.is_active
     member.updated_at = now
-    session.flush()
     if profile.is_active:
-        claim_seat(session, member, actor=actor, reason="provisioned by the identity provider")
+        if not new_member:
+            session.flush()  # the claim reloads the member it locks
+        claim_seat(
+            session,
+            member,
+            actor=actor,
+            reason="provisioned by the identity provider",
+            new_member=new_member,
+        )
     else:
+        session.flush()
         release_seat(session, member, actor=actor, reason="deactivated by the identity provider")
 
 

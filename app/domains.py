@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from app import audit
@@ -31,14 +31,16 @@ def normalize_domain(text: str) -> str:
     return domain
 
 
+# Built once: every SCIM create and SSO first sign-in checks the domains (see app.ledger).
+_DOMAINS_OF = (
+    select(OrganizationDomain.domain)
+    .where(OrganizationDomain.organization_id == bindparam("organization_id"))
+    .order_by(OrganizationDomain.domain)
+)
+
+
 def list_domains(session: Session, organization_id: int) -> list[str]:
-    return list(
-        session.scalars(
-            select(OrganizationDomain.domain)
-            .where(OrganizationDomain.organization_id == organization_id)
-            .order_by(OrganizationDomain.domain)
-        )
-    )
+    return list(session.scalars(_DOMAINS_OF, {"organization_id": organization_id}))
 
 
 def add_domain(session: Session, organization: Organization, text: str, *, actor: Actor) -> str:

@@ -118,17 +118,23 @@ def claim_seat(
     actor: Actor,
     reason: str = "",
     now: dt.datetime | None = None,
+    new_member: bool = False,
 ) -> SeatAssignment:
     """Give ``member`` a seat, or raise :class:`~app.errors.SeatRefused`.
 
     Claiming a seat the member already holds returns that seat, so a retried request is
-    harmless. The member must be flushed and active.
+    harmless. The member must be active and, unless ``new_member``, flushed.
+    ``new_member`` says the caller inserted the member in this transaction: no other
+    transaction can see it, so there is no concurrent claim to serialize against and no
+    seat it could hold yet (the lock and the lookup are skipped), and the assignment and
+    ledger event are left for the caller's next flush.
     """
     now = now or utcnow()
-    member = _lock_member(session, member)
-    held = _assignment_of(session, member.id)
-    if held is not None:
-        return held
+    if not new_member:
+        member = _lock_member(session, member)
+        held = _assignment_of(session, member.id)
+        if held is not None:
+            return held
     if not member.active:
         raise MemberInactive(f"{member.email} is deactivated; reactivate the member first.")
     organization_id = member.organization_id
@@ -140,24 +146,26 @@ def claim_seat(
         source=actor.source.value,
         request_id=actor.request_id,
     )
-    contract = current_contract(session, organization_id, today=now.date(), actor=actor)
-    if contract.term_end <= now.date():
-        purchased, assigned = _counts(session, organization_id)
-        raise ContractLapsed(
-            f"The contract ended on {contract.term_end.isoformat()} and does not renew "
-            "automatically; no seat can be assigned until it is renewed.",
-            context=context,
-            purchased=purchased,
-            assigned=assigned,
-            term_end=contract.term_end,
-        )
+    today = now.date()
+    # The common case in one statement: a free seat in a term that has not ended. Otherwise
+    # (a renewal due, a lapsed contract, no free seat) the contract is read, renewed if it
+    # renews, and the claim tried again, so the refusal says why.
     row = session.execute(
-        update(_pools)
-        .where(_pools.c.organization_id == organization_id)
-        .where(_pools.c.assigned < _pools.c.purchased)
-        .values(assigned=_pools.c.assigned + 1)
-        .returning(_pools.c.purchased, _pools.c.assigned)
+        _CLAIM_IN_TERM, {"organization": organization_id, "today": today}
     ).one_or_none()
+    if row is None:
+        contract = current_contract(session, organization_id, today=today, actor=actor)
+        if contract.term_end <= today:
+            purchased, assigned = _counts(session, organization_id)
+            raise ContractLapsed(
+                f"The contract ended on {contract.term_end.isoformat()} and does not renew "
+                "automatically; no seat can be assigned until it is renewed.",
+                context=context,
+                purchased=purchased,
+                assigned=assigned,
+                term_end=contract.term_end,
+            )
+        row = session.execute(_CLAIM, {"organization": organization_id}).one_or_none()
     if row is None:
         purchased, assigned = _counts(session, organization_id)
         raise NoFreeSeat(
@@ -178,12 +186,14 @@ def claim_seat(
         member=member,
         reason=reason,
         at=now,
+        flush=not new_member,
     )
     assignment = SeatAssignment(
         organization_id=organization_id, member_id=member.id, assigned_at=now
     )
     session.add(assignment)
-    session.flush()
+    if not new_member:
+        session.flush()
     return assignment
 
 
@@ -429,6 +439,22 @@ _CONTRACT_OF = select(Contract).where(Contract.organization_id == bindparam("org
 _COUNTS = select(_pools.c.purchased, _pools.c.assigned).where(
     _pools.c.organization_id == bindparam("organization_id")
 )
+# The seat claim: the conditional UPDATE re-checks ``assigned < purchased`` after waiting for
+# a concurrent writer of the row (I1).
+_CLAIM = (
+    update(_pools)
+    .where(_pools.c.organization_id == bindparam("organization"))
+    .where(_pools.c.assigned < _pools.c.purchased)
+    .values(assigned=_pools.c.assigned + 1)
+    .returning(_pools.c.purchased, _pools.c.assigned)
+)
+_contracts: Table = Contract.__table__  # type: ignore[assignment]
+_CLAIM_IN_TERM = _CLAIM.where(
+    select(_contracts.c.organization_id)
+    .where(_contracts.c.organization_id == bindparam("organization"))
+    .where(_contracts.c.term_end > bindparam("today"))
+    .exists()
+)
 
 
 def _lock_member(session: Session, member: Member) -> Member:
@@ -473,7 +499,10 @@ def _append_event(
     member: Member | None = None,
     reason: str = "",
     idempotency_key: str | None = None,
+    flush: bool = True,
 ) -> SeatEvent:
+    """Record a seat change and re-evaluate the alert thresholds. ``flush=False`` leaves the
+    event for the caller's next flush (it needs no id before then)."""
     event = SeatEvent(
         organization_id=organization_id,
         kind=kind.value,
@@ -491,7 +520,8 @@ def _append_event(
         created_at=at,
     )
     session.add(event)
-    session.flush()
+    if flush:
+        session.flush()
     alerts.seats_changed(
         session,
         organization_id,

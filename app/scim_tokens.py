@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from app import audit
 from app.crypto import secret_digest
+from app.db import Database
 from app.errors import InvalidInput, NotFound
 from app.ledger import Actor
 from app.models import Organization, ScimToken, utcnow
@@ -132,16 +133,19 @@ def presented_digest(presented: str) -> str | None:
     return secret_digest(presented) if presented.startswith(TOKEN_PREFIX) else None
 
 
-def authenticate(session: Session, presented: str) -> Authenticated | None:
+def authenticate(database: Database, presented: str) -> Authenticated | None:
     """The organization a presented token speaks for, or ``None`` if it is unknown or revoked.
 
     Read from the database on every request (no cache), so a revocation applies to the
-    very next request on every instance.
+    very next request on every instance. One statement, so a plain read outside any
+    transaction (:meth:`~app.db.Database.fetch`): a write request needs no read transaction
+    of its own just to check its token.
     """
     digest = presented_digest(presented)
     if digest is None:
         return None
-    return accepted(session.execute(_BY_HASH, {"digest": digest}).one_or_none(), digest)
+    rows = database.fetch(_BY_HASH, {"digest": digest})
+    return accepted(rows[0] if rows else None, digest)
 
 
 def accepted(token: Any, digest: str) -> Authenticated | None:

@@ -178,9 +178,10 @@ TOKEN_CHECKED_BY_HANDLER = frozenset(
 def _authenticate() -> None:
     """The bearer token decides the organization of the whole request (I7).
 
-    The token is checked in the request's read transaction (:func:`read_session`), which then
-    serves the request's other reads: a ``GET`` is one transaction, not two. The handlers
-    named in :data:`TOKEN_CHECKED_BY_HANDLER` check it themselves, before anything else.
+    The token is checked by one plain read outside any transaction, so a write opens only
+    its own write transaction and a read its read transaction, when it needs one. The
+    handlers named in :data:`TOKEN_CHECKED_BY_HANDLER` check it themselves, in the statement
+    that reads their data.
     """
     if request.endpoint in SESSION_ENDPOINTS:
         return
@@ -196,7 +197,7 @@ def caller() -> Authenticated:
     """Who the request's token speaks for; the token is checked on first use."""
     found: Authenticated | None = g.get("scim_caller")
     if found is None:
-        found = accept_caller(authenticate(read_session(), g.scim_presented))
+        found = accept_caller(authenticate(database_of(current_app), g.scim_presented))
     return found
 
 

@@ -68,21 +68,30 @@ def seats_changed(
     already states the new numbers.
     """
     thresholds = policy_of(session, organization_id).thresholds()
+    if kind is SeatEventKind.ASSIGN and not any(t.reached(purchased, assigned) for t in thresholds):
+        # An assignment only raises use, and marks exist only for thresholds reached at the
+        # last evaluation (or dropped with the policy that had them): with none reached now,
+        # no mark is due and none can be stale. Most claims stop here, without a query.
+        return None
     marked = {
         mark.mark: mark
         for mark in session.scalars(_SEAT_MARKS, {"organization_id": organization_id})
     }
     newly_crossed = []
+    changed = False
     for threshold in thresholds:
         if not threshold.reached(purchased, assigned):
             if threshold.mark in marked:
                 session.delete(marked[threshold.mark])
+                changed = True
         elif threshold.mark not in marked:
             session.add(
                 AlertMark(organization_id=organization_id, mark=threshold.mark, marked_at=now)
             )
             newly_crossed.append(threshold)
-    session.flush()
+            changed = True
+    if changed:
+        session.flush()
     if not newly_crossed or kind is SeatEventKind.RENEWAL:
         return None
     # reversed: on a tie (95 % and 100 % of 10 seats) the later, higher threshold is named

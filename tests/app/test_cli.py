@@ -161,9 +161,8 @@ def test_demo_creates_the_organization_once_and_prints_a_working_scim_token(
     second = ok(runner, "demo")
     assert (first["created"], second["created"]) == (True, False)
     assert second["urls"]["scim_base"].endswith("/scim/v2")
-    with database.unit_of_work() as session:
-        assert authenticate(session, first["scim_token"]) is None  # revoked by the second run
-        assert authenticate(session, second["scim_token"]) is not None
+    assert authenticate(database, first["scim_token"]) is None  # revoked by the second run
+    assert authenticate(database, second["scim_token"]) is not None
 
 
 def test_the_primary_owner_role_is_handed_on(runner: FlaskCliRunner, database: Database) -> None:

@@ -131,6 +131,29 @@ def test_delete_and_deactivation_work_after_the_contract_lapsed(
     assert "does not renew" in assert_error(lapsed, 403, "userLimitReached")["detail"]
 
 
+def test_a_create_after_the_term_ended_applies_the_renewal_first(
+    small: Scim, database: Database
+) -> None:
+    """The claim's one-statement path holds only inside the term; past it, the renewal that
+    fell due is applied before the seat is counted (R7), even on a brand-new member."""
+    small.create("a@tiny.example.com")
+    with database.unit_of_work() as session:  # the term (2020) ended; it renews
+        contract = session.scalar(select(Contract))
+        assert contract is not None and contract.auto_renew
+        contract.term_start = contract.term_start.replace(year=2020)
+        contract.term_end = contract.term_end.replace(year=2021)
+    refused = small.post("/Users", user("b@tiny.example.com"))
+    detail = assert_error(refused, 403, "userLimitReached")["detail"]
+    # counted after the renewal: one seat, the one in use when the term ended
+    assert detail == "No free seat: 1 of 1 seats are assigned. A Primary Owner must add seats."
+    # a refused request writes nothing but its refusal: the renewal waits for the next change
+    assert seats(database, 1) == (2, 1)
+    with database.unit_of_work(write=False) as session:
+        kinds = list(session.scalars(select(SeatEvent.kind).order_by(SeatEvent.id)))
+    assert kinds == ["purchase", "assign", "refuse"]
+    assert consistent(database)
+
+
 def test_patch_body_schema_is_required(small: Scim) -> None:
     created = small.create("a@tiny.example.com")
     response = small.request(
