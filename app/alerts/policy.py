@@ -75,7 +75,10 @@ DEFAULT_POLICY = Policy(DEFAULT_PERCENTS, None, DEFAULT_DIGEST_MINUTES)
 
 
 def policy_of(session: Session, organization_id: int) -> Policy:
-    row = session.get(AlertPolicy, organization_id)
+    # No autoflush: a seat claim asks for the policy with its ledger event still pending,
+    # to be flushed with the rest of its writes; the policy row does not depend on them.
+    with session.no_autoflush:
+        row = session.get(AlertPolicy, organization_id)
     if row is None:
         return DEFAULT_POLICY
     return Policy(tuple(row.percents), row.seats_left, row.digest_minutes)
