@@ -84,8 +84,7 @@ def record_sign_in(
         test=test,
         steps=[step.as_dict() for step in steps],
     )
-    session.add(entry)
-    session.flush()
+    session.add(entry)  # written with the caller's transaction
     return entry
 
 

@@ -204,6 +204,9 @@ def acs(slug: str) -> ResponseReturnValue:
                 name_id=identity.name_id,
                 session_index=identity.session_index,
             )
+            admitted = sign_in.admitted()
+            trail.store_in(session, admitted, request_id())  # one commit for both
+        trail.stored(admitted)
     except SeatRefused as refusal:  # already recorded for the owners (I8)
         if isinstance(refusal, NoFreeSeat):  # keep the person for when seats are added
             with database.unit_of_work() as session:
@@ -228,8 +231,6 @@ def acs(slug: str) -> ResponseReturnValue:
         response = redirect(BILLING_PAGE, code=303)
         set_session_cookie(response, settings, owner_session)
         return response
-    sign_in.passed("email", "domain", "member", "seat")
-    sign_in.outcome = "signed_in"
     response = redirect(answer.next_url, code=303)
     set_session_cookie(response, settings, issued)
     return response

@@ -217,6 +217,9 @@ def test_a_refused_sign_in_is_logged_with_the_failed_step_and_error_id(
     entry = latest_sign_in(database)
     assert entry.outcome == "signed_in"
     assert [s["step"] for s in entry.steps][-4:] == ["email", "domain", "member", "seat"]
+    assert all(s["result"] == "passed" for s in entry.steps)
+    with database.unit_of_work(write=False) as session:  # one row per sign-in, never two
+        assert session.scalar(select(func.count()).select_from(SignInLog)) == 2
     assert "<saml" not in json.dumps(entry.steps)
     metrics = door.client.get("/metrics").get_data(as_text=True)
     assert 'seatgate_saml_sign_ins_total{outcome="refused",reason="signature"} 1.0' in metrics
