@@ -49,14 +49,18 @@ class IssuedToken:
     expires_at: dt.datetime
 
 
+# Built once: every sign-in signs with it (see app.ledger).
+_CURRENT_KEY = (
+    select(TokenSigningKey)
+    .where(TokenSigningKey.retired_at.is_(None))
+    .order_by(TokenSigningKey.created_at.desc(), TokenSigningKey.kid.desc())
+    .limit(1)
+)
+
+
 def current_key(session: Session, secret_key: str, *, now: dt.datetime) -> TokenSigningKey:
     """The newest unretired key, created on first use."""
-    key = session.scalar(
-        select(TokenSigningKey)
-        .where(TokenSigningKey.retired_at.is_(None))
-        .order_by(TokenSigningKey.created_at.desc(), TokenSigningKey.kid.desc())
-        .limit(1)
-    )
+    key = session.scalar(_CURRENT_KEY)
     return key if key is not None else _new_key(session, secret_key, now=now)
 
 

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from onelogin.saml2.constants import OneLogin_Saml2_Constants
 from onelogin.saml2.idp_metadata_parser import OneLogin_Saml2_IdPMetadataParser
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app import audit, crypto
@@ -108,10 +108,14 @@ def describe_from_metadata(metadata: bytes) -> IdpDescription:
     )
 
 
+# Built once: every sign-in reads the provider (see app.ledger).
+_PROVIDER_OF = select(IdentityProvider).where(
+    IdentityProvider.organization_id == bindparam("organization_id")
+)
+
+
 def find_provider(session: Session, organization: Organization) -> IdentityProvider | None:
-    return session.scalar(
-        select(IdentityProvider).where(IdentityProvider.organization_id == organization.id)
-    )
+    return session.scalar(_PROVIDER_OF, {"organization_id": organization.id})
 
 
 def get_provider(session: Session, organization: Organization) -> IdentityProvider:
