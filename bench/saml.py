@@ -26,8 +26,8 @@ from app.db import Database
 from app.organizations import get_organization
 from app.settings import DatabaseSettings
 from bench.load import LOADER
+from sso import compiled_xml
 from sso import saml as sp
-from sso import xml_schemas
 from sso.providers import IdpDescription, PolicyChange, configure, get_provider
 from tests.sso.idp import (
     IDP_ENTITY_ID,
@@ -137,7 +137,7 @@ def stock_process_responses(
 ) -> tuple[int, float]:
     """python3-saml as its own demo uses it: a new ``OneLogin_Saml2_Auth`` from the settings
     dict and ``process_response()`` per response. Returns (accepted, seconds)."""
-    if xml_schemas.installed():
+    if compiled_xml.installed():
         raise RuntimeError("the stock peer must run without seatgate's compiled schemas")
     accepted = 0
     started = time.perf_counter()
@@ -157,7 +157,7 @@ def seatgate_validate_responses(
 
     Call it in a process of its own: it installs the compiled-schema validator.
     """
-    xml_schemas.install()
+    compiled_xml.install()
     database = Database(DatabaseSettings(url=database_url))
     endpoints = sp.SpEndpoints(base_url, slug)
     accepted = 0

@@ -38,7 +38,7 @@ from app.ledger import Actor
 from app.models import IdentityProvider, Organization, Source, utcnow
 from app.organizations import get_organization
 from app.web import request_id, set_session_cookie
-from sso import door, replay, saml, trail, xml_schemas
+from sso import compiled_xml, door, replay, saml, trail
 from sso.errors import (
     ContractEnded,
     MemberDeactivated,
@@ -61,7 +61,7 @@ wellknown = Blueprint("sso_wellknown", __name__)
 @blueprint.record_once
 def _register_wellknown(state: BlueprintSetupState) -> None:
     app = state.app
-    xml_schemas.install()
+    compiled_xml.install()
     app.register_blueprint(wellknown)
     from sso.cli import keys_group, sso_group
     from sso.setup import blueprint as setup_blueprint
