@@ -271,14 +271,16 @@ def create_user(body: Any, *, render: bool = True) -> Response:
     try:
         with unit(write=True) as session:
             user = directory.provision(session, caller().organization_id, profile, actor=actor())
-            if not render:
-                location = f"{base_url()}/Users/{user.resource_id}"
-                return scim_response(None, 201, {"Location": location, "ETag": version_tag(user)})
-            return _user_response(session, user, 201, groups=())  # new: in no group yet
     except NoFreeSeat:  # already recorded for the owners (I8); keep the user for later
         with unit(write=True) as session:
             waiting_list.wait_for_scim(session, caller().organization_id, profile)
         raise
+    # Rendered after the commit (the user's attributes stay loaded): on SQLite every other
+    # writer waits for the write lock while a transaction is open.
+    if not render:
+        location = f"{base_url()}/Users/{user.resource_id}"
+        return scim_response(None, 201, {"Location": location, "ETag": version_tag(user)})
+    return _user_response(None, user, 201, groups=())  # new: in no group yet
 
 
 def _get_user(resource_id: str) -> Response:
