@@ -43,6 +43,11 @@ def configure_logging(level: str) -> None:
     # finding them walks the stack on every call: the logging HOWTO's documented switch
     # ("Optimization") turns that off for the process.
     logging._srcfile = None
+    # Same HOWTO section: no record of ours shows its thread, process or multiprocessing
+    # name (they are standard attributes, left out of the JSON), so do not look them up.
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     root = logging.getLogger("seatgate")
     root.setLevel(level.upper())
     if not any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
