@@ -326,6 +326,7 @@ def provision(
     member = session.scalar(
         _MEMBER_BY_EMAIL, {"organization_id": organization_id, "email_key": email_key}
     )
+    new_member = member is None
     if member is None:
         member = Member(  # complete at once: _apply's assignments then change nothing
             organization_id=organization_id,
@@ -340,11 +341,8 @@ def provision(
         )
         session.add(member)
         session.flush()
-        new_member = True
     elif session.get(DirectoryUser, member.id) is not None:
         raise AlreadyExists(f"The e-mail address {email} belongs to another user.")
-    else:
-        new_member = False
     user = DirectoryUser(
         member_id=member.id,
         organization_id=organization_id,
@@ -463,9 +461,9 @@ def _apply(
     member.display_name = profile.display_name
     member.active = profile.is_active
     member.updated_at = now
+    if not (new_member and profile.is_active):
+        session.flush()  # the claim or the release reloads the member it locks
     if profile.is_active:
-        if not new_member:
-            session.flush()  # the claim reloads the member it locks
         claim_seat(
             session,
             member,
@@ -474,7 +472,6 @@ def _apply(
             new_member=new_member,
         )
     else:
-        session.flush()
         release_seat(session, member, actor=actor, reason="deactivated by the identity provider")
 
 

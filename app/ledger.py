@@ -186,7 +186,6 @@ def claim_seat(
         member=member,
         reason=reason,
         at=now,
-        flush=not new_member,
     )
     assignment = SeatAssignment(
         organization_id=organization_id, member_id=member.id, assigned_at=now
@@ -257,7 +256,7 @@ def add_purchased(
         .values(purchased=_pools.c.purchased + quantity)
         .returning(_pools.c.purchased, _pools.c.assigned)
     ).one()
-    return _append_event(
+    event = _append_event(
         session,
         organization_id,
         SeatEventKind.PURCHASE,
@@ -269,6 +268,8 @@ def add_purchased(
         idempotency_key=idempotency_key,
         at=now or utcnow(),
     )
+    session.flush()  # the invoice lines reference the event's id
+    return event
 
 
 def open_seat_pool(
@@ -499,10 +500,9 @@ def _append_event(
     member: Member | None = None,
     reason: str = "",
     idempotency_key: str | None = None,
-    flush: bool = True,
 ) -> SeatEvent:
-    """Record a seat change and re-evaluate the alert thresholds. ``flush=False`` leaves the
-    event for the caller's next flush (it needs no id before then)."""
+    """Record a seat change and re-evaluate the alert thresholds. The event goes to the
+    database with the caller's next flush (a caller that needs its id flushes)."""
     event = SeatEvent(
         organization_id=organization_id,
         kind=kind.value,
@@ -520,8 +520,6 @@ def _append_event(
         created_at=at,
     )
     session.add(event)
-    if flush:
-        session.flush()
     alerts.seats_changed(
         session,
         organization_id,

@@ -14,8 +14,9 @@ still run on every message; nothing is skipped.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import onelogin.saml2.xml_utils as xml_utils
 from lxml import etree
@@ -25,15 +26,29 @@ from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 SCHEMA_DIRECTORY = Path(xml_utils.__file__).parent / "schemas"
 _STOCK_VALIDATE = OneLogin_Saml2_XML.validate_xml
 _STOCK_QUERY = OneLogin_Saml2_XML.query
-MAX_XPATHS = 256
+MAX_KEPT = 256
+T = TypeVar("T")
 _compiled = threading.local()
 
 
+def _kept(kind: str, source: str, compile_: Callable[[str], T]) -> T:
+    """``compile_(source)``, compiled once per thread and kept (python3-saml's schema names and
+    XPath expressions are constants; the bound only guards against a surprise)."""
+    kept: dict[str, T] = _compiled.__dict__.setdefault(kind, {})
+    found = kept.get(source)
+    if found is None:
+        if len(kept) >= MAX_KEPT:
+            kept.clear()
+        found = kept[source] = compile_(source)
+    return found
+
+
 def _schema(name: str) -> etree.XMLSchema:
-    schemas: dict[str, etree.XMLSchema] = _compiled.__dict__.setdefault("schemas", {})
-    if name not in schemas:
-        schemas[name] = etree.XMLSchema(etree.parse(str(SCHEMA_DIRECTORY / name)))
-    return schemas[name]
+    return etree.XMLSchema(etree.parse(str(SCHEMA_DIRECTORY / name)))
+
+
+def _xpath(expression: str) -> etree.XPath:
+    return etree.XPath(expression, namespaces=OneLogin_Saml2_Constants.NSMAP)
 
 
 def validate_xml(xml: Any, schema: str, debug: bool = False) -> Any:
@@ -44,29 +59,16 @@ def validate_xml(xml: Any, schema: str, debug: bool = False) -> Any:
         document = OneLogin_Saml2_XML.to_etree(xml)
     except Exception:
         return "unloaded_xml"
-    if not _schema(schema).validate(document):
+    if not _kept("schemas", schema, _schema).validate(document):
         return "invalid_xml"
     return document
-
-
-def _xpath(expression: str) -> etree.XPath:
-    compiled: dict[str, etree.XPath] = _compiled.__dict__.setdefault("xpaths", {})
-    xpath = compiled.get(expression)
-    if xpath is None:
-        if len(compiled) >= MAX_XPATHS:  # python3-saml's expressions are constants; be safe
-            compiled.clear()
-        xpath = compiled[expression] = etree.XPath(
-            expression, namespaces=OneLogin_Saml2_Constants.NSMAP
-        )
-    return xpath
 
 
 def query(dom: Any, query: str, context: Any = None, tagid: str | None = None) -> Any:
     """``OneLogin_Saml2_XML.query`` with a compiled expression."""
     source = dom if context is None else context
-    if tagid is None:
-        return _xpath(query)(source)
-    return _xpath(query)(source, tagid=tagid)
+    xpath = _kept("xpaths", query, _xpath)
+    return xpath(source) if tagid is None else xpath(source, tagid=tagid)
 
 
 def install() -> None:

@@ -42,8 +42,9 @@ class SignInTrail:
 
     def admitted(self) -> SignInTrail:
         """This trail as it reads once the person is in: the door's steps passed."""
-        steps = [*self.steps, *(Step(name, passed=True) for name in ADMISSION_CHECKS)]
-        return replace(self, steps=steps, outcome="signed_in")
+        admitted = replace(self, steps=list(self.steps), outcome="signed_in")
+        admitted.passed(*ADMISSION_CHECKS)
+        return admitted
 
     def refused(self, step: str, detail: str, error_id: str) -> None:
         self.steps.append(Step(step, passed=False, detail=detail))
