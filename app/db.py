@@ -13,6 +13,7 @@ in WAL mode so readers never wait for that writer.
 from __future__ import annotations
 
 import collections
+import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -59,10 +60,21 @@ def make_engine(settings: DatabaseSettings, *, autocommit: bool = False) -> Engi
         pool_timeout=settings.pool_timeout,
         pool_recycle=1800,
         connect_args=postgresql_connect_args(settings),
+        json_deserializer=_json_from_postgresql,
         **({"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None} if autocommit else {}),
     )
     _ping_idle_connections(engine)
     return engine
+
+
+def _json_from_postgresql(data: str | bytes) -> Any:
+    """A ``json``/``jsonb`` value as psycopg hands it over (bytes), decoded.
+
+    ``json.loads`` given bytes first sniffs them for UTF-16 and UTF-32, which PostgreSQL never
+    sends, and then decodes them as UTF-8, as here. The sniffing was ~1 % of a
+    ``GET /Users/{id}`` (a User read decodes four JSON values).
+    """
+    return json.loads(data.decode() if isinstance(data, bytes) else data)
 
 
 def _ping_idle_connections(engine: Engine) -> None:

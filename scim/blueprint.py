@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import PathConverter
 
-from app import connection_logs, database_of, scim_request_log_of, settings_of
+from app import connection_logs, database_of, json_output, scim_request_log_of, settings_of
 from app.db import DATABASE_OUTAGES, Database
 from app.errors import SeatgateError
 from app.ledger import Actor
@@ -63,7 +63,7 @@ def base_url() -> str:
 def scim_response(
     body: dict[str, Any] | None, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
-    payload = "" if body is None else json.dumps(body, ensure_ascii=False)
+    payload = b"" if body is None else json_output.dumps(body)
     response = Response(payload, status=status, mimetype=SCIM_MEDIA_TYPE)
     response.headers.update(headers or {})
     return response
