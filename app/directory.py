@@ -495,18 +495,25 @@ def _check(
 
 def member_email(profile: Profile) -> str | None:
     """The e-mail a member created from ``profile`` gets, or ``None`` for a placeholder."""
+    found = _normalized_email(profile)
+    return None if found is None else found[0]
+
+
+def _normalized_email(profile: Profile) -> tuple[str, str] | None:
+    """The first candidate address that validates, and its key (validated once: the
+    validation is a visible share of a SCIM create)."""
     for candidate in _email_candidates(profile):
         try:
-            return normalize_email(candidate)[0]
+            return normalize_email(candidate)
         except InvalidInput:
             continue
     return None
 
 
 def _email_for(profile: Profile, resource_id: str) -> tuple[str, str]:
-    email = member_email(profile)
-    if email is not None:
-        return normalize_email(email)
+    found = _normalized_email(profile)
+    if found is not None:
+        return found
     placeholder = f"{resource_id}@{PLACEHOLDER_DOMAIN}"
     return placeholder, placeholder
 
