@@ -1,6 +1,7 @@
-"""Instructions per ``GET /Users/{id}`` in-process, counted by valgrind's callgrind.
+"""Instructions per in-process ``GET /Users/{id}`` (or SCIM create), counted by callgrind.
 
-``python -m bench.instructions [--users N] [--requests N] [--database-url URL] 2>/dev/null``
+``python -m bench.instructions [--scenario get|post] [--users N] [--requests N]
+[--database-url URL] 2>/dev/null``
 
 Why: CPU time moves with whatever else the machine runs (on a shared 2-core machine the same
 build varies by ±10 % within minutes, in-process too); an instruction count does not. Each
@@ -9,12 +10,15 @@ instrumentation off, warmed up, and only one batch of requests is counted (instr
 switched on and off around it with ``callgrind_control``; the SCIM request log's pending rows
 are written inside the batch, so that work counts). Instructions are not time (cache misses
 and system calls are not weighed), but a change that removes work removes instructions: run
-it before and after a change. Needs Debian's valgrind. Slow (~20 s per contender).
+it before and after a change. ``get`` counts seatgate beside the bare Flask app; ``post``
+counts seatgate's ``POST /Users`` (a new user per request, seat claim and all) alone. Needs
+Debian's valgrind. Slow (~20 s per contender).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import re
@@ -24,7 +28,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from bench.beside_ceiling import _batch, _environ
+from werkzeug.test import EnvironBuilder
+
+from bench.beside_ceiling import _environ
 
 _COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
 WARM_UP_BATCHES = 2
@@ -32,6 +38,7 @@ WARM_UP_BATCHES = 2
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.instructions")
+    parser.add_argument("--scenario", choices=("get", "post"), default="get")
     parser.add_argument("--users", type=int, default=500)
     parser.add_argument("--requests", type=int, default=100, help="requests counted")
     parser.add_argument("--database-url", help="an empty database (default: a new SQLite file)")
@@ -39,6 +46,13 @@ def main() -> None:
     args = parser.parse_args()
     if args.contender:
         _count_in_this_process(args)
+        return
+    if args.scenario == "post":
+        created = _counted("seatgate", args)
+        print(
+            f"POST /Users in-process instructions per request ({args.requests} requests, "
+            f"callgrind): seatgate {created:,}"
+        )
         return
     counts = {name: _counted(name, args) for name in ("seatgate", "ceiling")}
     print(
@@ -59,6 +73,8 @@ def _counted(contender: str, args: argparse.Namespace) -> int:
         "bench.instructions",
         "--contender",
         contender,
+        "--scenario",
+        args.scenario,
         "--users",
         str(args.users),
         "--requests",
@@ -77,26 +93,73 @@ def _counted(contender: str, args: argparse.Namespace) -> int:
 def _count_in_this_process(args: argparse.Namespace) -> None:
     from app import scim_request_log_of
     from bench import dataset
-    from bench.in_process import loaded_seatgate
+    from bench.in_process import BASE_URL, loaded_seatgate
     from bench.peers import flask_ceiling
 
     picks = random.Random(1).choices(range(args.users), k=args.requests)  # noqa: S311 - not secret
     if args.contender == "ceiling":  # no database: the bare app answers a fixed body
         environs = [_environ(f"/Users/{dataset.resource_id(i)}", {}) for i in picks]
-        _count(flask_ceiling.application.wsgi_app, environs, lambda: 0)
+        _count(flask_ceiling.application.wsgi_app, [environs] * (WARM_UP_BATCHES + 1), "200")
         return
     with loaded_seatgate(args.database_url, args.users) as loaded:
-        environs = [
-            _environ(f"/scim/v2/Users/{dataset.resource_id(i)}", loaded.headers) for i in picks
-        ]
-        _count(loaded.app.wsgi_app, environs, scim_request_log_of(loaded.app).flush)
+        if args.scenario == "get":
+            environs = [
+                _environ(f"/scim/v2/Users/{dataset.resource_id(i)}", loaded.headers) for i in picks
+            ]
+            batches, status = [environs] * (WARM_UP_BATCHES + 1), "200"
+        else:  # every request creates a user of its own (a body is read once)
+            headers = {**loaded.headers, "Content-Type": "application/scim+json"}
+            batches = [
+                [
+                    _create(BASE_URL, headers, batch * args.requests + i)
+                    for i in range(args.requests)
+                ]
+                for batch in range(WARM_UP_BATCHES + 1)
+            ]
+            status = "201"
+        _count(loaded.app.wsgi_app, batches, status, scim_request_log_of(loaded.app).flush)
 
 
-def _count(app: Any, environs: list[dict[str, Any]], flush: Callable[[], int]) -> None:
-    for _ in range(WARM_UP_BATCHES):
-        _batch(app, environs, flush)
+def _create(base_url: str, headers: dict[str, str], number: int) -> dict[str, Any]:
+    from bench import dataset
+
+    body = dataset.scim_user(number)
+    body["userName"] = body["emails"][0]["value"] = f"i{number}@instructions.example.com"
+    builder = EnvironBuilder(
+        method="POST",
+        path="/scim/v2/Users",
+        base_url=base_url,
+        headers=headers,
+        data=json.dumps(body),
+    )
+    try:
+        return builder.get_environ()
+    finally:
+        builder.close()
+
+
+def _count(
+    app: Any,
+    batches: list[list[dict[str, Any]]],
+    status: str,
+    flush: Callable[[], int] = lambda: 0,
+) -> None:
+    """Run every batch; count the instructions of the last one only."""
+
+    def start_response(answered: str, _headers: Any, _exc_info: Any = None) -> None:
+        if not answered.startswith(status):
+            raise RuntimeError(f"expected {status}, got {answered}")
+
+    def run(environs: list[dict[str, Any]]) -> None:
+        for environ in environs:
+            b"".join(app(dict(environ), start_response))
+        flush()
+
+    *warm_ups, counted = batches
+    for environs in warm_ups:
+        run(environs)
     with _instrumented():
-        _batch(app, environs, flush)
+        run(counted)
 
 
 @contextmanager
