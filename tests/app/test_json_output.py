@@ -45,7 +45,9 @@ def test_a_log_line_stays_one_json_object_whatever_its_extra_values() -> None:
     record = logging.LogRecord("seatgate.test", logging.INFO, "", 0, "request", None, None)
     record.count = 2**70
     record.at = dt.date(2026, 11, 26)
+    record.detail = 'a forged\n{"message": "second line"}'
     line = JsonFormatter().format(record)
-    assert "\n" not in line
+    assert "\n" not in line  # control characters escaped: one record, one line
     parsed = json.loads(line)
     assert (parsed["message"], parsed["count"], parsed["at"]) == ("request", 2**70, "2026-11-26")
+    assert parsed["detail"] == 'a forged\n{"message": "second line"}'
