@@ -305,6 +305,11 @@ def _check_alerts(settings: Settings) -> None:
         raise SettingsError("alerts.retry_max_seconds: must not be below retry_base_seconds")
     if settings.smtp.timeout < 1 or alerts.webhook_timeout < 1:
         raise SettingsError("smtp.timeout and alerts.webhook_timeout: must be at least 1 second")
+    if alerts.lease_seconds <= max(settings.smtp.timeout, alerts.webhook_timeout):
+        raise SettingsError(
+            "alerts.lease_seconds: must be longer than smtp.timeout and alerts.webhook_timeout "
+            "(a claimed alert must stay claimed while it is being sent)"
+        )
 
 
 def _redact(url: str) -> str:

@@ -84,6 +84,7 @@ class PassReport:
     sent: int = 0
     failed: int = 0
     webhooks_disabled: int = 0
+    handed_back: int = 0  # claimed, then left unsent: the lease could not outlast the send
     email_waiting_for_smtp: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -122,21 +123,68 @@ class Deliverer:
             report.fanned_out += fanned
             if fanned < FAN_OUT_BATCH:
                 break
+        lease = dt.timedelta(seconds=self.settings.alerts.lease_seconds)
         while True:
+            claimed_at = clock()
             with self.database.unit_of_work() as session:
-                batch = self._claim(session, now=clock())
+                batch = self._claim(session, now=claimed_at)
             if not batch:
                 break
-            for item in batch:
+            for index, item in enumerate(batch):
+                # A send that answers in time takes at most its timeout (smtplib and requests
+                # apply it to each network wait); once the lease could end during it,
+                # another worker may claim what is left of the batch, and sending it here too
+                # would deliver it twice. What is left goes back, due at once, and the pass
+                # ends (the next pass claims it again with a lease of its own).
+                if clock() + self._longest_send(item) >= claimed_at + lease:
+                    with self.database.unit_of_work() as session:
+                        report.handed_back += self._hand_back(
+                            session, batch[index:], leased_until=claimed_at + lease, now=clock()
+                        )
+                    return self._finish(report)
                 # Recorded one by one, right after each send: a worker killed mid-batch then
                 # resends at most the one message it was handing over, not the whole batch.
                 outcome = self._send(item)
                 with self.database.unit_of_work() as session:
                     self._record(session, [outcome], now=clock(), report=report)
+        return self._finish(report)
+
+    def _finish(self, report: PassReport) -> PassReport:
         if not self.email_enabled:
             with self.database.unit_of_work(write=False) as session:
                 report.email_waiting_for_smtp = _count_waiting_email(session)
         return report
+
+    def _longest_send(self, item: ClaimedDelivery) -> dt.timedelta:
+        """How long sending ``item`` may take before its timeout gives up."""
+        if item.channel is DeliveryChannel.EMAIL:
+            return dt.timedelta(seconds=self.settings.smtp.timeout)
+        return dt.timedelta(seconds=self.settings.alerts.webhook_timeout)
+
+    @staticmethod
+    def _hand_back(
+        session: Session,
+        unsent: list[ClaimedDelivery],
+        *,
+        leased_until: dt.datetime,
+        now: dt.datetime,
+    ) -> int:
+        """Release claimed deliveries that were not sent: due now, their attempt uncounted.
+        One whose lease ended and that another worker claimed since is left to that worker."""
+        handed_back = 0
+        for item in unsent:
+            delivery = session.get(AlertDelivery, item.delivery_id, with_for_update=True)
+            if (
+                delivery is None
+                or delivery.status != DeliveryStatus.PENDING.value
+                or delivery.next_attempt_at != leased_until
+            ):
+                continue
+            delivery.attempts -= 1
+            delivery.next_attempt_at = now
+            handed_back += 1
+        session.flush()
+        return handed_back
 
     def run_forever(self, stop: threading.Event) -> None:
         """Pass after pass until ``stop`` is set; an unexpected error never ends the loop."""

@@ -43,6 +43,9 @@ def test_layers_apply_in_order(tmp_path: Path) -> None:
         ({"SEATGATE_DATABASE_URL": "mysql://x"}, "database.url"),
         ({"SEATGATE_LOG_LEVEL": "LOUD"}, "log_level"),
         ({"SEATGATE_CONFIG": "/nonexistent/seatgate.toml"}, "SEATGATE_CONFIG"),
+        # a claimed alert must stay claimed while it is sent (else a second worker resends it)
+        ({"SEATGATE_ALERTS_LEASE_SECONDS": "10"}, "alerts.lease_seconds"),
+        ({"SEATGATE_ALERTS_LEASE_SECONDS": "30", "SEATGATE_SMTP_TIMEOUT": "30"}, "alerts.lease"),
     ],
 )
 def test_a_bad_value_names_the_setting(environ: dict[str, str], named: str) -> None:

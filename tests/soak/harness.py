@@ -124,6 +124,7 @@ def running_stack(directory: Path, redis_url: str = "") -> Iterator[Stack]:
             "SEATGATE_ALERTS_RETRY_BASE_SECONDS": "1",
             "SEATGATE_ALERTS_RETRY_MAX_SECONDS": "2",
             "SEATGATE_ALERTS_LEASE_SECONDS": "10",
+            "SEATGATE_ALERTS_WEBHOOK_TIMEOUT": "5",  # the lease must outlast a send
             "SEATGATE_LIMITS_REQUESTS_PER_MINUTE": "100000",
             "SEATGATE_REDIS_URL": redis_url,
             "SEATGATE_SERVER_WORKERS": str(WORKERS_PER_INSTANCE),

@@ -201,6 +201,34 @@ def test_a_delivery_claimed_by_a_worker_that_died_is_sent_after_its_lease(
     assert len(smtp_server.received) == 2
 
 
+def test_a_batch_that_outruns_its_lease_hands_the_rest_back_instead_of_sending_it_twice(
+    database: Database,
+    deliverer: Deliverer,
+    smtp_server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Sends slow enough that the lease (300 s) could end during the next one (the SMTP
+    timeout is 10 s): another worker may claim the rest of the batch by then, so the rest is
+    released, due at once and its attempt uncounted, and sent by the next pass, once."""
+    org_id = org_with_staff(database)
+    with database.unit_of_work() as session:
+        for _ in range(2):  # two alerts, two owners: four mails in one batch
+            triggers.contract_renewed(session, org_id, dt.date(2027, 1, 1), dt.date(2028, 1, 1))
+    start = utcnow() + dt.timedelta(minutes=1)
+    # Each mail the server takes costs 150 s of the lease.
+    clock = lambda: start + dt.timedelta(seconds=150 * len(smtp_server.received))  # noqa: E731
+    monkeypatch.setattr("app.alerts.delivery.utcnow", clock)
+    first = deliverer.run_pass()
+    assert (first.sent, first.handed_back) == (2, 2)
+    with database.unit_of_work(write=False) as session:
+        pending = session.scalars(select(AlertDelivery).where(AlertDelivery.sent_at.is_(None)))
+        assert [(d.attempts, d.next_attempt_at) for d in pending] == [(0, clock())] * 2
+    second = deliverer.run_pass()
+    assert (second.sent, second.handed_back) == (2, 0)
+    ids = [str(r.message["Message-ID"]) for r in smtp_server.received]
+    assert len(ids) == 4 and len(set(ids)) == 4
+
+
 def test_webhook_calls_are_signed_and_slack_compatible(
     database: Database, deliverer: Deliverer, webhook_receiver: WebhookReceiver
 ) -> None:
