@@ -65,18 +65,24 @@ def main() -> None:
     )
 
 
-def _environ(path: str, headers: dict[str, str]) -> dict[str, Any]:
-    builder = EnvironBuilder(path=path, base_url=BASE_URL, headers=headers)
+def _environ(
+    path: str, headers: dict[str, str], *, method: str = "GET", data: str | None = None
+) -> dict[str, Any]:
+    builder = EnvironBuilder(
+        path=path, base_url=BASE_URL, headers=headers, method=method, data=data
+    )
     try:
         return builder.get_environ()
     finally:
         builder.close()
 
 
-def _batch(app: WsgiApp, environs: list[dict[str, Any]], flush: Callable[[], int]) -> float:
-    def start_response(status: str, _headers: Any, _exc_info: Any = None) -> None:
-        if not status.startswith("200"):
-            raise RuntimeError(f"expected 200, got {status}")
+def _batch(
+    app: WsgiApp, environs: list[dict[str, Any]], flush: Callable[[], int], status: str = "200"
+) -> float:
+    def start_response(answered: str, _headers: Any, _exc_info: Any = None) -> None:
+        if not answered.startswith(status):
+            raise RuntimeError(f"expected {status}, got {answered}")
 
     started = time.process_time()
     for environ in environs:

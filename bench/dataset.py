@@ -54,6 +54,13 @@ def scim_user(i: int, domain: str = DOMAIN) -> dict[str, Any]:
     }
 
 
+def new_user(i: int, address: str) -> dict[str, Any]:
+    """User ``i``'s body with ``address`` as its ``userName`` and e-mail: a user to create."""
+    body = scim_user(i)
+    body["userName"] = body["emails"][0]["value"] = address
+    return body
+
+
 def write_index(path: Path, count: int, domain: str = DOMAIN) -> Path:
     """One ``id userName`` line per user, for the wrk scripts."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,13 +4,15 @@
 [--database-url URL] 2>/dev/null``
 
 Why: CPU time moves with whatever else the machine runs (on a shared 2-core machine the same
-build varies by ±10 % within minutes, in-process too); an instruction count does not. Each
+build varies by ±10 % within minutes, in-process too); an instruction count hardly does
+(within ~1 % side by side, ~3 % over hours: the SCIM request log's writer thread wakes on a
+wall-clock timer, and its batches that fall in the counted window vary). Each
 contender is run in a process of its own under ``valgrind --tool=callgrind`` with
 instrumentation off, warmed up, and only one batch of requests is counted (instrumentation is
 switched on and off around it with ``callgrind_control``; the SCIM request log's pending rows
 are written inside the batch, so that work counts). Instructions are not time (cache misses
 and system calls are not weighed), but a change that removes work removes instructions: run
-it before and after a change. ``get`` counts seatgate beside the bare Flask app; ``post``
+the two versions side by side. ``get`` counts seatgate beside the bare Flask app; ``post``
 counts seatgate's ``POST /Users`` (a new user per request, seat claim and all) alone. Needs
 Debian's valgrind. Slow (~20 s per contender).
 """
@@ -28,9 +30,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from werkzeug.test import EnvironBuilder
-
-from bench.beside_ceiling import _environ
+from app import scim_request_log_of
+from bench import dataset
+from bench.beside_ceiling import _batch, _environ
+from bench.in_process import loaded_seatgate
+from bench.peers import flask_ceiling
 
 _COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
 WARM_UP_BATCHES = 2
@@ -91,75 +95,45 @@ def _counted(contender: str, args: argparse.Namespace) -> int:
 
 
 def _count_in_this_process(args: argparse.Namespace) -> None:
-    from app import scim_request_log_of
-    from bench import dataset
-    from bench.in_process import BASE_URL, loaded_seatgate
-    from bench.peers import flask_ceiling
-
     picks = random.Random(1).choices(range(args.users), k=args.requests)  # noqa: S311 - not secret
     if args.contender == "ceiling":  # no database: the bare app answers a fixed body
         environs = [_environ(f"/Users/{dataset.resource_id(i)}", {}) for i in picks]
-        _count(flask_ceiling.application.wsgi_app, [environs] * (WARM_UP_BATCHES + 1), "200")
+        _count(flask_ceiling.application.wsgi_app, [environs] * (WARM_UP_BATCHES + 1))
         return
     with loaded_seatgate(args.database_url, args.users) as loaded:
+        flush = scim_request_log_of(loaded.app).flush
         if args.scenario == "get":
             environs = [
                 _environ(f"/scim/v2/Users/{dataset.resource_id(i)}", loaded.headers) for i in picks
             ]
-            batches, status = [environs] * (WARM_UP_BATCHES + 1), "200"
-        else:  # every request creates a user of its own (a body is read once)
-            headers = {**loaded.headers, "Content-Type": "application/scim+json"}
-            batches = [
-                [
-                    _create(BASE_URL, headers, batch * args.requests + i)
-                    for i in range(args.requests)
-                ]
-                for batch in range(WARM_UP_BATCHES + 1)
-            ]
-            status = "201"
-        _count(loaded.app.wsgi_app, batches, status, scim_request_log_of(loaded.app).flush)
+            _count(loaded.app.wsgi_app, [environs] * (WARM_UP_BATCHES + 1), flush)
+            return
+        # Every request creates a user of its own (and a body is read once).
+        headers = {**loaded.headers, "Content-Type": "application/scim+json"}
+        batches = [
+            [_create(headers, batch * args.requests + i) for i in range(args.requests)]
+            for batch in range(WARM_UP_BATCHES + 1)
+        ]
+        _count(loaded.app.wsgi_app, batches, flush, status="201")
 
 
-def _create(base_url: str, headers: dict[str, str], number: int) -> dict[str, Any]:
-    from bench import dataset
-
-    body = dataset.scim_user(number)
-    body["userName"] = body["emails"][0]["value"] = f"i{number}@instructions.example.com"
-    builder = EnvironBuilder(
-        method="POST",
-        path="/scim/v2/Users",
-        base_url=base_url,
-        headers=headers,
-        data=json.dumps(body),
-    )
-    try:
-        return builder.get_environ()
-    finally:
-        builder.close()
+def _create(headers: dict[str, str], number: int) -> dict[str, Any]:
+    body = dataset.new_user(number, f"i{number}@instructions.example.com")
+    return _environ("/scim/v2/Users", headers, method="POST", data=json.dumps(body))
 
 
 def _count(
     app: Any,
     batches: list[list[dict[str, Any]]],
-    status: str,
     flush: Callable[[], int] = lambda: 0,
+    status: str = "200",
 ) -> None:
     """Run every batch; count the instructions of the last one only."""
-
-    def start_response(answered: str, _headers: Any, _exc_info: Any = None) -> None:
-        if not answered.startswith(status):
-            raise RuntimeError(f"expected {status}, got {answered}")
-
-    def run(environs: list[dict[str, Any]]) -> None:
-        for environ in environs:
-            b"".join(app(dict(environ), start_response))
-        flush()
-
     *warm_ups, counted = batches
     for environs in warm_ups:
-        run(environs)
+        _batch(app, environs, flush, status)
     with _instrumented():
-        run(counted)
+        _batch(app, counted, flush, status)
 
 
 @contextmanager

@@ -110,8 +110,7 @@ def _calls(
         return lambda c: _expect(c.get(users, query_string=query, headers=headers), 200)
 
     def post(i: int) -> Call:
-        body = dataset.scim_user(i)
-        body["userName"] = body["emails"][0]["value"] = f"p{i}@profile.example.com"
+        body = dataset.new_user(i, f"p{i}@profile.example.com")
         sent = {**headers, "Content-Type": "application/scim+json"}
         return lambda c: _expect(c.post(users, data=json.dumps(body), headers=sent), 201)
 

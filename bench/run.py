@@ -395,8 +395,7 @@ def initial_sync(
                 i = next(queue, None)
             if i is None:
                 return
-            body = dataset.scim_user(i)
-            body["userName"] = body["emails"][0]["value"] = f"sync{i:06d}@sync.example.com"
+            body = dataset.new_user(i, f"sync{i:06d}@sync.example.com")
             connection = HTTPConnection(parsed.hostname or "", parsed.port, timeout=60)
             connection.request(
                 "POST",
