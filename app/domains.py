@@ -31,7 +31,8 @@ def normalize_domain(text: str) -> str:
     return domain
 
 
-# Built once: every SCIM create and SSO first sign-in checks the domains (see app.ledger).
+# Built once: every SCIM create and SSO first sign-in checks the domains
+# (bench/RESULTS.md, fourth round).
 _DOMAINS_OF = (
     select(OrganizationDomain.domain)
     .where(OrganizationDomain.organization_id == bindparam("organization_id"))

@@ -49,7 +49,7 @@ class IssuedToken:
     expires_at: dt.datetime
 
 
-# Built once: every sign-in signs with it (see app.ledger).
+# Built once: every sign-in signs with it (bench/RESULTS.md, fourth round).
 _CURRENT_KEY = (
     select(TokenSigningKey)
     .where(TokenSigningKey.retired_at.is_(None))

@@ -61,7 +61,7 @@ def _screen(
         return Visitor(address=address, member=None)
     if not member.active:
         raise MemberDeactivated(f"{member.email} is deactivated")
-    if not jit_provisioning and member.seat is None:  # with JIT the claim looks itself
+    if not jit_provisioning and member.seat is None:  # with JIT, the claim looks the seat up itself
         raise NotProvisioned(f"{member.email} holds no seat and JIT provisioning is off")
     return Visitor(address=address, member=member)
 

@@ -108,7 +108,7 @@ def describe_from_metadata(metadata: bytes) -> IdpDescription:
     )
 
 
-# Built once: every sign-in reads the provider (see app.ledger).
+# Built once: every sign-in reads the provider (bench/RESULTS.md, fourth round).
 _PROVIDER_OF = select(IdentityProvider).where(
     IdentityProvider.organization_id == bindparam("organization_id")
 )
