@@ -167,7 +167,7 @@ def purchase_seats(
                 )
             return Purchase(invoice=earlier, replayed=True)
     quote = quote_purchase(session, organization, quantity, at=at, actor=actor)
-    event = add_purchased(
+    event_id = add_purchased(
         session,
         organization.id,
         quantity,
@@ -194,7 +194,7 @@ def purchase_seats(
                 unit_price_minor=line.unit_price_minor,
                 months=line.months,
                 amount_minor=line.amount_minor,
-                seat_event_id=event.id,
+                seat_event_id=event_id,
             )
             for line in quote.lines
         ],

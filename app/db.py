@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Dialect, Engine, Select, create_engine, event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 from sqlalchemy.pool import PoolProxiedConnection
 
 from app.errors import SeatRefused
@@ -144,7 +144,17 @@ def _configure_sqlite(engine: Engine, busy_timeout_s: int) -> None:
 def _refuse_writes(session: Session, _context: Any, _instances: Any) -> None:
     """A read unit never writes: on PostgreSQL it has no transaction to keep a write atomic."""
     if session.new or session.dirty or session.deleted:
-        raise RuntimeError("a read unit of work tried to write; use unit_of_work(write=True)")
+        raise RuntimeError(_READ_UNIT_WRITES)
+
+
+def _refuse_statement_writes(state: ORMExecuteState) -> None:
+    """The same for INSERT, UPDATE and DELETE statements (the audit log and the ledger
+    write rows with plain INSERTs, which no flush sees)."""
+    if state.is_insert or state.is_update or state.is_delete:
+        raise RuntimeError(_READ_UNIT_WRITES)
+
+
+_READ_UNIT_WRITES = "a read unit of work tried to write; use unit_of_work(write=True)"
 
 
 def _row_type(names: list[str]) -> Any:
@@ -305,6 +315,7 @@ class Database:
         self._read_sessions = sessionmaker(bind=reader, expire_on_commit=False)
         self._write_sessions = sessionmaker(bind=writer, expire_on_commit=False)
         event.listen(self._read_sessions, "before_flush", _refuse_writes)
+        event.listen(self._read_sessions, "do_orm_execute", _refuse_statement_writes)
 
     @property
     def dialect(self) -> str:

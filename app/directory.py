@@ -22,20 +22,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, and_, bindparam, func, select
+from sqlalchemy import Select, and_, bindparam, func, insert, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session, joinedload
 
 from app import audit, domains
 from app.db import Database
 from app.errors import AlreadyExists, InvalidInput
-from app.ledger import Actor, claim_seat, release_seat
+from app.ledger import Actor, Claimant, claim_seat, claim_seat_for_new_member, release_seat
 from app.models import (
     DirectoryGroup,
     DirectoryUser,
     DirectoryValue,
     GroupMembership,
     Member,
+    OrganizationDomain,
     Role,
     ScimToken,
     utcnow,
@@ -46,6 +47,7 @@ from app.scim_tokens import TOKEN_COLUMNS, Authenticated, accepted
 PLACEHOLDER_DOMAIN = "users.invalid"
 MAX_USER_NAME_LENGTH = 320
 MAX_TEXT_LENGTH = 255  # members.external_id and members.display_name
+PROVISIONED = "provisioned by the identity provider"
 
 
 @dataclass(frozen=True)
@@ -288,14 +290,35 @@ _BY_RESOURCE_ID = (
 )
 
 
-_MEMBER_BY_EMAIL = select(Member).where(
-    Member.organization_id == bindparam("organization_id"),
-    Member.email_normalized == bindparam("email_key"),
-)
 _USER_NAME_HOLDER = select(DirectoryUser.member_id).where(
     DirectoryUser.organization_id == bindparam("organization_id"),
     DirectoryUser.user_name_key == bindparam("user_name_key"),
 )
+_MEMBER_WITH_EMAIL = select(_members.c.id).where(
+    _members.c.organization_id == bindparam("organization_id"),
+    _members.c.email_normalized == bindparam("email_key"),
+)
+# What a create must know before it writes, in one statement (one round trip instead of
+# three): who holds the userName, which member already has the e-mail, and the
+# organization's domains (one row per domain; one row with no domain when none is listed).
+_found = select(
+    _USER_NAME_HOLDER.scalar_subquery().label("holder"),
+    _MEMBER_WITH_EMAIL.scalar_subquery().label("member_id"),
+).subquery()
+_domain_rows = OrganizationDomain.__table__
+_BEFORE_CREATE = (
+    select(_found.c.holder, _found.c.member_id, _domain_rows.c.domain)
+    .select_from(
+        _found.outerjoin(
+            _domain_rows, _domain_rows.c.organization_id == bindparam("organization_id")
+        )
+    )
+    .order_by(_domain_rows.c.domain)
+)
+# A create's rows, written without the ORM (bench/RESULTS.md, sixth round). Built once.
+_INSERT_MEMBER = insert(_members).returning(_members.c.id)  # type: ignore[arg-type]
+_INSERT_USER = insert(_users)  # type: ignore[arg-type]
+_INSERT_VALUES = insert(_values)  # type: ignore[arg-type]
 
 
 def get_user(session: Session, organization_id: int, resource_id: str) -> DirectoryUser | None:
@@ -311,7 +334,7 @@ def get_user(session: Session, organization_id: int, resource_id: str) -> Direct
 
 def provision(
     session: Session, organization_id: int, profile: Profile, *, actor: Actor
-) -> DirectoryUser:
+) -> UserRecord:
     """Create a user; an active one claims a seat (R11) or the whole creation is refused.
 
     A member that already exists with the derived e-mail (added by an operator, or removed
@@ -320,29 +343,34 @@ def provision(
     resource_id = str(uuid.uuid4())
     email, email_key = _email_for(profile, resource_id)  # before the first statement: on
     # SQLite the write lock is taken with it, and every writer waits while it is held
-    _check(session, organization_id, profile, member_id=None)
-    domains.check_allowed(session, organization_id, email)
-    now = utcnow()
-    member = session.scalar(
-        _MEMBER_BY_EMAIL, {"organization_id": organization_id, "email_key": email_key}
+    _check_lengths(profile)
+    found = session.execute(
+        _BEFORE_CREATE,
+        {
+            "organization_id": organization_id,
+            "user_name_key": user_name_key(profile.user_name),
+            "email_key": email_key,
+        },
+    ).all()
+    _refuse_taken(profile.user_name, found[0].holder, member_id=None)
+    domains.require_allowed(email, [row.domain for row in found if row.domain is not None])
+    audit.record(
+        session,
+        actor,
+        "directory.provision",
+        organization_id=organization_id,
+        target=email,
+        details={"user_name": profile.user_name, "active": profile.is_active},
     )
-    new_member = member is None
-    if member is None:
-        member = Member(  # complete at once: _apply's assignments then change nothing
-            organization_id=organization_id,
-            email=email,
-            email_normalized=email_key,
-            external_id=profile.external_id,
-            display_name=profile.display_name,
-            role=Role.USER.value,
-            active=profile.is_active,
-            created_at=now,
-            updated_at=now,
+    now = utcnow()
+    existing = found[0].member_id
+    if existing is None:
+        return _insert_new(
+            session, organization_id, profile, resource_id, (email, email_key), now, actor
         )
-        session.add(member)
-        session.flush()
-    elif session.get(DirectoryUser, member.id) is not None:
+    if session.get(DirectoryUser, existing) is not None:
         raise AlreadyExists(f"The e-mail address {email} belongs to another user.")
+    member = session.get_one(Member, existing)
     user = DirectoryUser(
         member_id=member.id,
         organization_id=organization_id,
@@ -352,25 +380,80 @@ def provision(
     )
     session.add(user)
     user.member = member
-    audit.record(
-        session,
-        actor,
-        "directory.provision",
-        organization_id=organization_id,
-        target=email,
-        details={"user_name": profile.user_name, "active": profile.is_active},
-    )
-    _apply(
-        session,
-        user,
-        profile,
-        email=(email, email_key),
-        now=now,
-        actor=actor,
-        new_member=new_member,
-    )
+    _apply(session, user, profile, email=(email, email_key), now=now, actor=actor)
     session.flush()
-    return user
+    return UserRecord.of(user, groups=())
+
+
+def _insert_new(
+    session: Session,
+    organization_id: int,
+    profile: Profile,
+    resource_id: str,
+    email: tuple[str, str],
+    now: dt.datetime,
+    actor: Actor,
+) -> UserRecord:
+    """The rows of a user whose member is new, as plain INSERTs: the common create (an
+    initial sync is thousands of them), where the ORM's unit of work cost a third of the
+    request (bench/RESULTS.md, sixth round). Nothing in the session refers to these rows.
+    """
+    member = _member_columns(profile, email)
+    member_id = session.execute(
+        _INSERT_MEMBER,
+        {
+            **member,
+            "organization_id": organization_id,
+            "role": Role.USER.value,
+            "created_at": now,
+            "updated_at": now,
+        },
+    ).scalar_one()
+    user = _user_columns(profile)
+    session.execute(
+        _INSERT_USER,
+        {
+            **user,
+            "member_id": member_id,
+            "organization_id": organization_id,
+            "resource_id": resource_id,
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    values = _value_rows(profile)
+    if values:
+        session.execute(
+            _INSERT_VALUES,
+            [
+                {"member_id": member_id, "attribute": attribute, "position": position, "item": item}
+                for attribute, position, item in values
+            ],
+        )
+    if profile.is_active:
+        claim_seat_for_new_member(
+            session,
+            Claimant(organization_id, member_id, email[0]),
+            actor=actor,
+            reason=PROVISIONED,
+            now=now,
+        )
+    return UserRecord(
+        member_id=member_id,
+        resource_id=resource_id,
+        user_name=user["user_name"],
+        external_id=member["external_id"],
+        display_name=member["display_name"],
+        active=member["active"],
+        profile=user["profile"],
+        enterprise=user["enterprise"],
+        values=tuple((attribute, item) for attribute, _, item in values),
+        version=1,
+        created_at=now,
+        updated_at=now,
+        groups=(),
+    )
 
 
 def update(
@@ -382,10 +465,8 @@ def update(
     if email_key != user.member.email_normalized:
         domains.check_allowed(session, user.organization_id, email)
         taken = session.scalar(
-            select(Member.id).where(
-                Member.organization_id == user.organization_id,
-                Member.email_normalized == email_key,
-            )
+            _MEMBER_WITH_EMAIL,
+            {"organization_id": user.organization_id, "email_key": email_key},
         )
         if taken is not None:
             raise AlreadyExists(f"The e-mail address {email} belongs to another member.")
@@ -434,61 +515,82 @@ def _apply(
     email: tuple[str, str],
     now: dt.datetime,
     actor: Actor,
-    new_member: bool = False,
 ) -> None:
-    """Write ``profile`` onto ``user`` and its member, and claim or release the seat.
-
-    ``new_member``: the member was inserted by this transaction, so nothing else can hold
-    or claim its seat; the claim then skips the member's lock and the held-seat lookup, and
-    everything pending is flushed once, after it.
-    """
+    """Write ``profile`` onto ``user`` and its member, and claim or release the seat."""
     member = user.member
-    user.user_name = profile.user_name
-    user.user_name_key = user_name_key(profile.user_name)
-    user.profile = dict(profile.attributes)
-    if profile.active is not None:
-        user.profile["active"] = profile.active  # marks it as stated; members.active rules
-    user.enterprise = dict(profile.enterprise)
+    for name, value in _user_columns(profile).items():
+        setattr(user, name, value)
     user.values = [
         DirectoryValue(attribute=attribute, position=position, item=item)
-        for attribute, items in sorted(profile.multi_valued.items())
-        for position, item in enumerate(items)
+        for attribute, position, item in _value_rows(profile)
     ]
     user.version = (user.version or 0) + 1
     user.updated_at = now
-    member.email, member.email_normalized = email
-    member.external_id = profile.external_id
-    member.display_name = profile.display_name
-    member.active = profile.is_active
+    for name, value in _member_columns(profile, email).items():
+        setattr(member, name, value)
     member.updated_at = now
-    if not (new_member and profile.is_active):
-        session.flush()  # the claim or the release reloads the member it locks
+    session.flush()  # the claim or the release reloads the member it locks
     if profile.is_active:
-        claim_seat(
-            session,
-            member,
-            actor=actor,
-            reason="provisioned by the identity provider",
-            new_member=new_member,
-        )
+        claim_seat(session, member, actor=actor, reason=PROVISIONED)
     else:
         release_seat(session, member, actor=actor, reason="deactivated by the identity provider")
+
+
+def _user_columns(profile: Profile) -> dict[str, Any]:
+    """The ``directory_users`` columns ``profile`` sets (a create and a replace alike)."""
+    stored = dict(profile.attributes)
+    if profile.active is not None:
+        stored["active"] = profile.active  # marks it as stated; members.active rules
+    return {
+        "user_name": profile.user_name,
+        "user_name_key": user_name_key(profile.user_name),
+        "profile": stored,
+        "enterprise": dict(profile.enterprise),
+    }
+
+
+def _member_columns(profile: Profile, email: tuple[str, str]) -> dict[str, Any]:
+    """The ``members`` columns ``profile`` sets."""
+    return {
+        "email": email[0],
+        "email_normalized": email[1],
+        "external_id": profile.external_id,
+        "display_name": profile.display_name,
+        "active": profile.is_active,
+    }
+
+
+def _value_rows(profile: Profile) -> list[tuple[str, int, dict[str, Any]]]:
+    """The multi-valued attributes as ``(attribute, position, item)``, in stored order."""
+    return [
+        (attribute, position, item)
+        for attribute, items in sorted(profile.multi_valued.items())
+        for position, item in enumerate(items)
+    ]
 
 
 def _check(
     session: Session, organization_id: int, profile: Profile, *, member_id: int | None
 ) -> None:
     """Lengths the columns hold, and ``userName`` unique in the organization."""
+    _check_lengths(profile)
+    holder = session.scalar(
+        _USER_NAME_HOLDER,
+        {"organization_id": organization_id, "user_name_key": user_name_key(profile.user_name)},
+    )
+    _refuse_taken(profile.user_name, holder, member_id=member_id)
+
+
+def _check_lengths(profile: Profile) -> None:
     user_name = profile.user_name
     if not user_name.strip() or len(user_name) > MAX_USER_NAME_LENGTH:
         raise InvalidInput(f"userName must be 1-{MAX_USER_NAME_LENGTH} characters.")
     for name, value in (("externalId", profile.external_id), ("displayName", profile.display_name)):
         if value is not None and len(value) > MAX_TEXT_LENGTH:
             raise InvalidInput(f"{name} must be at most {MAX_TEXT_LENGTH} characters.")
-    holder = session.scalar(
-        _USER_NAME_HOLDER,
-        {"organization_id": organization_id, "user_name_key": user_name_key(user_name)},
-    )
+
+
+def _refuse_taken(user_name: str, holder: int | None, *, member_id: int | None) -> None:
     if holder is not None and holder != member_id:
         raise AlreadyExists(f"userName {user_name!r} is already taken in this organization.")
 

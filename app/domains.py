@@ -72,7 +72,12 @@ def remove_domain(session: Session, organization: Organization, text: str, *, ac
 def check_allowed(session: Session, organization_id: int, email: str) -> None:
     """Raise :class:`DomainNotAllowed` unless ``email`` is in one of the organization's domains
     (or the organization lists none)."""
-    domains = list_domains(session, organization_id)
+    require_allowed(email, list_domains(session, organization_id))
+
+
+def require_allowed(email: str, domains: list[str]) -> None:
+    """:func:`check_allowed` against ``domains`` already read (a SCIM create reads them in
+    the statement that checks the userName)."""
     if not domains:
         return
     _, _, domain = email.rpartition("@")

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from app import audit, directory
 from app.errors import SeatgateError, SeatRefused
 from app.ledger import Actor, claim_seat, seat_usage
-from app.models import Member, Organization, Role, Source, WaitingEntry, WaitingListPolicy, utcnow
+from app.models import Organization, Role, Source, WaitingEntry, WaitingListPolicy, utcnow
 from app.organizations import add_member, find_member, normalize_email
 
 
@@ -159,12 +159,12 @@ def provision_waiting(
             break
         try:
             with session.begin_nested():
-                member = _provision(session, organization, entry, actor=by)
+                member_id = _provision(session, organization, entry, actor=by)
         except SeatRefused:
             break
         except SeatgateError:
             continue
-        entry.provisioned_at, entry.member_id = now, member.id
+        entry.provisioned_at, entry.member_id = now, member_id
         provisioned.append(entry.email)
     if provisioned:
         audit.record(
@@ -180,10 +180,11 @@ def provision_waiting(
 
 def _provision(
     session: Session, organization: Organization, entry: WaitingEntry, *, actor: Actor
-) -> Member:
+) -> int:
+    """The provisioned member's id."""
     if entry.source == Source.SCIM.value:
         profile = directory.Profile(**entry.request["profile"])
-        return directory.provision(session, organization.id, profile, actor=actor).member
+        return directory.provision(session, organization.id, profile, actor=actor).member_id
     member = find_member(session, organization, entry.email_normalized)
     if member is None:
         display_name = entry.request.get("display_name")
@@ -198,7 +199,7 @@ def _provision(
     if not member.active:
         raise SeatgateError(f"{member.email} is deactivated")
     claim_seat(session, member, actor=actor, reason="provisioned from the waiting list")
-    return member
+    return member.id
 
 
 def entry_dict(entry: WaitingEntry) -> dict[str, Any]:

@@ -86,3 +86,38 @@ def test_lookups_are_one_indexed_statement(
         assert "SCAN" not in explained, explained  # no table is read whole, whatever its size
     else:
         assert postgres_index in explained, explained
+
+
+def test_a_create_reads_what_it_must_check_in_one_indexed_statement(
+    scim: Scim, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before it writes, a create checks the userName's holder, a member with the e-mail and
+    the organization's domains: one statement, each table searched by its constraint."""
+    for number in range(5):
+        scim.create(f"user{number}@acme.example.com")
+    seen: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "members" in statement:
+            seen.append((statement, parameters))
+
+    event.listen(database.engine, "before_cursor_execute", record)
+    try:
+        scim.create("probe@acme.example.com")
+    finally:
+        event.remove(database.engine, "before_cursor_execute", record)
+    [(statement, parameters)] = seen
+    assert "organization_domains" in statement and "directory_users" in statement
+    explained = plan(database, statement, parameters)
+    if database.dialect == "sqlite":
+        for search in (
+            "SEARCH directory_users USING COVERING INDEX sqlite_autoindex_directory_users",
+            "SEARCH members USING COVERING INDEX sqlite_autoindex_members",
+            "SEARCH organization_domains USING COVERING INDEX",
+        ):
+            assert search in explained, explained
+        scanned = [line for line in explained.splitlines() if line.startswith("SCAN")]
+        assert set(scanned) <= {"SCAN CONSTANT ROW", "SCAN anon_1"}, explained  # one row
+    else:
+        assert "uq_directory_users_org_user_name_key" in explained, explained
+        assert "Seq Scan" not in explained, explained

@@ -8,8 +8,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from app.db import Database
+from app.directory import PROVISIONED
 from app.ledger import recount
-from app.models import Contract, Member, SeatEvent
+from app.models import AuditEntry, Contract, Member, SeatEvent
 from tests.factories import make_org
 from tests.scim.conftest import PATCH_OP, Scim, counts, issue_token, seats, user
 from tests.scim.test_users import assert_error
@@ -163,3 +164,82 @@ def test_patch_body_schema_is_required(small: Scim) -> None:
     )
     assert_error(response, 400, "invalidSyntax")
     assert PATCH_OP in response.get_json()["detail"]
+
+
+def test_a_create_writes_the_member_its_seat_its_ledger_event_and_its_audit_entry(
+    small: Scim, database: Database
+) -> None:
+    """A new member's rows are written as plain INSERTs (the create's fast path): each must
+    say what the ORM objects said, and an inactive create must write no seat at all."""
+    response = small.post(
+        "/Users", user("a@tiny.example.com", externalId="ext-a", displayName="Ann A")
+    )
+    assert response.status_code == 201
+    request_id = response.headers["X-Request-Id"]
+    inactive = small.post("/Users", user("b@tiny.example.com", active=False))
+    assert inactive.status_code == 201
+    with database.unit_of_work(write=False) as session:
+        ann = session.scalar(select(Member).where(Member.email == "a@tiny.example.com"))
+        assert ann is not None
+        assert (ann.external_id, ann.display_name, ann.active, ann.role) == (
+            "ext-a",
+            "Ann A",
+            True,
+            "user",
+        )
+        assert ann.seat is not None and ann.seat.assigned_at == ann.created_at
+        [assigned] = session.scalars(select(SeatEvent).where(SeatEvent.kind == "assign"))
+        assert (
+            assigned.member_id,
+            assigned.subject,
+            assigned.assigned_delta,
+            assigned.purchased_after,
+            assigned.assigned_after,
+            assigned.source,
+            assigned.request_id,
+            assigned.reason,
+        ) == (ann.id, "a@tiny.example.com", 1, 2, 1, "scim", request_id, PROVISIONED)
+        provisioned = session.execute(
+            select(AuditEntry.target, AuditEntry.details, AuditEntry.request_id)
+            .where(AuditEntry.action == "directory.provision")
+            .order_by(AuditEntry.id)
+        ).all()
+        assert [tuple(row) for row in provisioned] == [
+            ("a@tiny.example.com", {"user_name": "a@tiny.example.com", "active": True}, request_id),
+            (
+                "b@tiny.example.com",
+                {"user_name": "b@tiny.example.com", "active": False},
+                inactive.headers["X-Request-Id"],
+            ),
+        ]
+        bea = session.scalar(select(Member).where(Member.email == "b@tiny.example.com"))
+        assert bea is not None and bea.active is False and bea.seat is None
+    assert seats(database, 1) == (2, 1)
+    assert consistent(database)
+
+
+def test_a_create_takes_over_the_member_of_a_removed_user(small: Scim, database: Database) -> None:
+    """The member stays when its user is deleted; provisioning the address again reuses it
+    (the ORM path, with the member's lock) and answers exactly what a read then shows."""
+    first = small.create("a@tiny.example.com")
+    assert small.delete(f"/Users/{first['id']}").status_code == 204
+    response = small.post("/Users", user("a@tiny.example.com", displayName="Back Again"))
+    assert response.status_code == 201
+    again = response.get_json()
+    assert again["id"] != first["id"] and again["displayName"] == "Back Again"
+    assert small.get(f"/Users/{again['id']}").get_json() == again
+    assert response.headers["ETag"] == again["meta"]["version"] == 'W/"1"'
+    with database.unit_of_work(write=False) as session:
+        [member] = session.scalars(select(Member).where(Member.email == "a@tiny.example.com"))
+        assert member.active is True and member.display_name == "Back Again"
+        assert member.seat is not None
+        kinds = list(
+            session.scalars(
+                select(SeatEvent.kind)
+                .where(SeatEvent.member_id == member.id)
+                .order_by(SeatEvent.id)
+            )
+        )
+    assert kinds == ["assign", "release", "assign"]
+    assert seats(database, 1) == (2, 1)
+    assert consistent(database)
