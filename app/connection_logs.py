@@ -63,6 +63,9 @@ class Step:
         }
 
 
+_INSERT_SIGN_IN = insert(SignInLog.__table__)  # type: ignore[arg-type]
+
+
 def record_sign_in(
     session: Session,
     organization_id: int,
@@ -73,19 +76,22 @@ def record_sign_in(
     test: bool,
     request_id: str | None,
     error_id: str | None,
-) -> SignInLog:
-    entry = SignInLog(
-        organization_id=organization_id,
-        created_at=utcnow(),
-        request_id=request_id,
-        error_id=error_id,
-        outcome=outcome[:32],
-        subject=subject[:320] if subject else None,
-        test=test,
-        steps=[step.as_dict() for step in steps],
+) -> None:
+    """Write a sign-in's log row with the caller's transaction (a plain INSERT: nothing
+    reads it back there)."""
+    session.execute(
+        _INSERT_SIGN_IN,
+        {
+            "organization_id": organization_id,
+            "created_at": utcnow(),
+            "request_id": request_id,
+            "error_id": error_id,
+            "outcome": outcome[:32],
+            "subject": subject[:320] if subject else None,
+            "test": test,
+            "steps": [step.as_dict() for step in steps],
+        },
     )
-    session.add(entry)  # written with the caller's transaction
-    return entry
 
 
 def scim_request_row(

@@ -4,8 +4,10 @@ Both live in the database, so the guarantees hold across every instance sharing 
 AuthnRequest is consumed by a conditional UPDATE (only one transaction can flip
 ``consumed_at``), and an assertion id is inserted under a unique (organization, assertion id)
 constraint, so a concurrent replay fails with an ``IntegrityError`` the caller turns into a
-refusal. Expired rows are purged as new ones arrive, at most once a minute (see
-:func:`_purge_due`).
+refusal. Expired rows are purged as new ones arrive, at most once a minute
+(:mod:`app.housekeeping`): an expired AuthnRequest is never consumed (the UPDATE checks
+``expires_at``), and an expired assertion is refused by validation before the replay cache
+is consulted.
 """
 
 from __future__ import annotations
@@ -17,29 +19,10 @@ from dataclasses import dataclass
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
+from app.housekeeping import purge_due
 from app.models import AuthnRequestRecord, SeenAssertion
 from sso.errors import UnknownRequest, UnsolicitedResponse
 from sso.saml import SamlIdentity
-
-PURGE_INTERVAL = dt.timedelta(minutes=1)
-_last_purge: dict[tuple[str, int | None], dt.datetime] = {}
-
-
-def _purge_due(table: str, organization_id: int | None, now: dt.datetime) -> bool:
-    """Whether this process should purge ``table``'s expired rows (of one organization) now.
-
-    At most once per :data:`PURGE_INTERVAL`: purging on every sign-in cost a statement each
-    time, and on PostgreSQL concurrent sign-ins deleting the same expired rows waited for each
-    other's commits. An expired row is inert until it goes: an expired AuthnRequest is never
-    consumed (the UPDATE checks ``expires_at``), and an expired assertion is refused by
-    validation before the replay cache is consulted.
-    """
-    key = (table, organization_id)
-    last = _last_purge.get(key)
-    if last is not None and now - last < PURGE_INTERVAL:
-        return False
-    _last_purge[key] = now
-    return True
 
 
 def remember_request(
@@ -57,7 +40,7 @@ def remember_request(
     ``test_mode`` marks a test sign-in from a setup page: its answer is validated like any
     other, then reported instead of admitting anyone.
     """
-    if _purge_due("authn_requests", None, now):
+    if purge_due("authn_requests", None, now):
         session.execute(delete(AuthnRequestRecord).where(AuthnRequestRecord.expires_at < now))
     session.add(
         AuthnRequestRecord(
@@ -109,7 +92,7 @@ def answer_once(
         answer = Answer(next_url=unsolicited_next())
     else:
         raise UnsolicitedResponse("IdP-initiated response and the organization does not allow it")
-    if _purge_due("seen_assertions", organization_id, now):
+    if purge_due("seen_assertions", organization_id, now):
         session.execute(
             delete(SeenAssertion).where(
                 SeenAssertion.organization_id == organization_id,

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from app import housekeeping
 from app.db import Database
 from app.models import AuthnRequestRecord, SeenAssertion
 from sso import replay
@@ -19,7 +20,7 @@ T0 = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
 
 @pytest.fixture(autouse=True)
 def _fresh_schedule() -> None:
-    replay._last_purge.clear()
+    housekeeping.forget()
 
 
 def identity(assertion_id: str, not_on_or_after: dt.datetime) -> SamlIdentity:
