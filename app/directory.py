@@ -2,8 +2,9 @@
 
 A directory user is a :class:`~app.models.Member` plus a :class:`~app.models.DirectoryUser`
 row. Provisioning keeps the seat rules in one place: an active user holds a seat, an inactive
-one does not (I3). Every seat change goes through :func:`app.ledger.claim_seat` and
-:func:`app.ledger.release_seat`; a refused claim raises :class:`~app.errors.SeatRefused`
+one does not (I3). Every seat change goes through the ledger (:func:`app.ledger.claim_seat`,
+:func:`app.ledger.claim_seat_for_new_member` for a member the create itself inserted, and
+:func:`app.ledger.release_seat`); a refused claim raises :class:`~app.errors.SeatRefused`
 and, since the caller's unit of work rolls back, changes nothing but the recorded refusal.
 
 The member's e-mail (what owners and alerts see) is derived from the profile: the primary

@@ -1,7 +1,9 @@
 """The seat ledger: the one place where seats are claimed, released, bought and renewed.
 
-Every path (SCIM create and reactivate, SSO first sign-in, CLI, web) calls
-:func:`claim_seat`, so none can bypass the limit. Counts live in ``seat_pools`` and change
+Every claim (SCIM create and reactivate, SSO first sign-in, waiting list, CLI, web) runs
+``_take_seat``, through :func:`claim_seat` or, for a member its own transaction has just
+inserted, :func:`claim_seat_for_new_member`, so none can bypass the limit. Counts live in
+``seat_pools`` and change
 only through single conditional UPDATE statements executed in the caller's transaction,
 next to the assignment row and the append-only :class:`~app.models.SeatEvent` that explain
 them (I4). On PostgreSQL the conditional UPDATE re-checks ``assigned < purchased`` after
@@ -274,7 +276,6 @@ def release_seat(
         reason=reason,
         at=now,
     )
-    session.flush()
     return True
 
 
@@ -330,6 +331,7 @@ def record_refusal(session: Session, refusal: SeatRefused) -> SeatEvent:
     if member_id is not None and session.get(Member, member_id) is None:
         member_id = None  # the member was created by the request that failed
     purchased, assigned = _counts(session, context.organization_id)
+    # An ORM object, unlike the other events: the refusal digest reads it back at once.
     event = SeatEvent(
         organization_id=context.organization_id,
         kind=SeatEventKind.REFUSE.value,

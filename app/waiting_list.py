@@ -3,10 +3,11 @@
 A refused SCIM creation or SSO sign-in leaves a row with what the IdP sent (written after the
 refused request rolled back, like the refusal itself, I8). When seats are purchased and the
 organization has switched automatic provisioning on (default off), the purchase's own
-transaction provisions the list, oldest first, while free seats remain — each through
-:func:`app.ledger.claim_seat`, under the seat pool's lock the purchase holds, so nothing is
-oversold. A SCIM entry becomes a directory user, so the IdP's next ``userName eq`` probe finds
-it; an SSO entry becomes a member holding a seat, let in at the next sign-in.
+transaction provisions the list, oldest first, while free seats remain — each through the
+ledger's one claim (a SCIM entry as a SCIM create does), under the seat pool's lock the
+purchase holds, so nothing is oversold. A SCIM entry becomes a directory user, so the IdP's
+next ``userName eq`` probe finds it; an SSO entry becomes a member holding a seat, let in
+at the next sign-in.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The seat check at the door: who may come in after the IdP vouched for them (R10).
 
 Works on the neutral :class:`~sso.saml.SamlIdentity` and the ledger only. Every seat goes
-through :func:`app.ledger.claim_seat`, the same function SCIM uses, so the two doors cannot
-disagree; a refusal propagates as :class:`app.errors.SeatRefused`, which the unit of work
-records for the owners (I8) before the view renders the refusal page.
+through :func:`app.ledger.claim_seat`, whose claim is the same one SCIM's creates run, so the
+two doors cannot disagree; a refusal propagates as :class:`app.errors.SeatRefused`, which
+the unit of work records for the owners (I8) before the view renders the refusal page.
 
 :func:`rehearse` runs the same checks for a test sign-in without changing anything.
 """

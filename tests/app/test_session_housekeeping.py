@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 
+import pytest
 from flask import Flask
 from sqlalchemy import select
 
@@ -14,6 +16,14 @@ from app.organizations import get_member, get_organization
 from tests.app.conftest import USER
 
 T0 = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_schedule() -> Iterator[None]:
+    """The schedule is per process: start clean, and leave none of this test's bookings."""
+    housekeeping.forget()
+    yield
+    housekeeping.forget()
 
 
 def issue_at(app: Flask, database: Database, now: dt.datetime) -> str:
@@ -40,7 +50,6 @@ def kept(database: Database) -> set[str]:
 def test_expired_sessions_are_purged_at_most_once_a_minute(
     app: Flask, database: Database, acme: int
 ) -> None:
-    housekeeping.forget()
     lifetime = dt.timedelta(seconds=settings_of(app).sso.token_lifetime_seconds)
     first = issue_at(app, database, T0)  # expires at T0 + lifetime
     second = issue_at(app, database, T0 + lifetime - dt.timedelta(seconds=10))  # purges: none due

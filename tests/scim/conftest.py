@@ -19,7 +19,14 @@ from werkzeug.test import TestResponse
 from app import create_app, database_of
 from app.db import Database
 from app.ledger import seat_usage
-from app.models import DirectoryUser, Member, SeatEvent
+from app.models import (
+    AuditEntry,
+    DirectoryUser,
+    DirectoryValue,
+    Member,
+    SeatAssignment,
+    SeatEvent,
+)
 from app.organizations import get_organization
 from app.scim_tokens import create_token
 from tests.factories import OPERATOR, make_org
@@ -114,14 +121,30 @@ def seats(database: Database, org_id: int) -> tuple[int, int]:
 
 
 def counts(database: Database, org_id: int) -> dict[str, int]:
-    """Rows a request could have written: directory users, members, seat events by kind."""
+    """Rows a request could have written: directory users and their values, members, seat
+    assignments, audit entries, seat events by kind."""
     with database.unit_of_work(write=False) as session:
         result = {
             "directory_users": session.scalar(
                 select(func.count()).where(DirectoryUser.organization_id == org_id)
             )
             or 0,
+            "directory_values": session.scalar(
+                select(func.count())
+                .select_from(DirectoryValue)
+                .join(Member, Member.id == DirectoryValue.member_id)
+                .where(Member.organization_id == org_id)
+            )
+            or 0,
             "members": session.scalar(select(func.count()).where(Member.organization_id == org_id))
+            or 0,
+            "seat_assignments": session.scalar(
+                select(func.count()).where(SeatAssignment.organization_id == org_id)
+            )
+            or 0,
+            "audit_log": session.scalar(
+                select(func.count()).where(AuditEntry.organization_id == org_id)
+            )
             or 0,
         }
         for kind, number in session.execute(

@@ -80,7 +80,9 @@ def test_create_read_replace_delete(scim: Scim, database: Database, org_id: int)
     before = counts(database, org_id)
     assert scim.delete(f"/Groups/{created['id']}").status_code == 204
     assert_error(scim.get(f"/Groups/{created['id']}"), 404)
-    assert counts(database, org_id) == before  # no user, member or seat event touched
+    after = counts(database, org_id)
+    assert after.pop("audit_log") == before.pop("audit_log") + 1  # the deletion, audited
+    assert after == before  # no user, member or seat event touched
     assert seats(database, org_id) == (20, 2)
     assert "groups" not in scim.get(f"/Users/{bob}").get_json()
 

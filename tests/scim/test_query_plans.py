@@ -89,7 +89,7 @@ def test_lookups_are_one_indexed_statement(
 
 
 def test_a_create_reads_what_it_must_check_in_one_indexed_statement(
-    scim: Scim, database: Database, monkeypatch: pytest.MonkeyPatch
+    scim: Scim, database: Database
 ) -> None:
     """Before it writes, a create checks the userName's holder, a member with the e-mail and
     the organization's domains: one statement, each table searched by its constraint."""

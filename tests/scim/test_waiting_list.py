@@ -3,9 +3,11 @@ allow it, provisioned oldest first by a purchase — never beyond the seats ther
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 
+import pytest
 from flask import Flask
 from sqlalchemy import select
 
@@ -17,7 +19,7 @@ from app.ledger import claim_seat, recount, seat_usage
 from app.models import Member, Role, WaitingEntry
 from app.organizations import add_member, get_member, get_organization
 from tests.factories import OPERATOR, make_org
-from tests.scim.conftest import ERROR, Scim, issue_token, user
+from tests.scim.conftest import ERROR, Scim, counts, issue_token, user
 
 
 def buy(database: Database, slug: str, quantity: int, key: str | None = None) -> None:
@@ -120,3 +122,41 @@ def test_concurrent_purchases_and_claims_never_oversell(database: Database) -> N
     assert all(e.member_id is not None for e in waiting if e.provisioned_at is not None)
     # No seat was left free while someone was still waiting after the last purchase.
     assert holders == 8 or all(e.provisioned_at is not None for e in waiting)
+
+
+def test_a_provisioning_refused_inside_the_purchase_leaves_no_row_behind(
+    client,  # type: ignore[no-untyped-def]
+    database: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A SCIM entry's create writes its rows before its claim; when the claim is refused, the
+    savepoint around it takes them all back, and the purchase's own work still commits."""
+    org_id = make_org(database, "acme", seats=1)
+    scim = Scim(client, issue_token(database, "acme"))
+    assert scim.post("/Users", user("first@acme.example.com")).status_code == 201
+    assert scim.post("/Users", user("ann@acme.example.com")).status_code == 403
+    with database.unit_of_work() as session:
+        organization = get_organization(session, "acme")
+        waiting_list.set_auto_provision(session, organization, True, actor=OPERATOR)
+    before = counts(database, org_id)
+    # Seats look free to the list (as when a concurrent claim takes the last one between the
+    # look and the claim): the claim itself must refuse, inside the savepoint.
+    full = seat_usage
+    monkeypatch.setattr(
+        waiting_list,
+        "seat_usage",
+        lambda session, org: dataclasses.replace(full(session, org), purchased=99),
+    )
+    with database.unit_of_work() as session:
+        organization = get_organization(session, "acme")
+        add_member(session, organization, "walk-in@acme.example.com", Role.USER, actor=OPERATOR)
+        assert waiting_list.provision_waiting(session, organization, actor=OPERATOR) == []
+    after = counts(database, org_id)
+    assert after.pop("members") == before.pop("members") + 1  # the walk-in, committed
+    assert after.pop("audit_log") == before.pop("audit_log") + 1  # its member.add
+    assert after == before  # nothing of ann's create: no user, values, seat or event
+    [waiting] = entries(database)
+    assert waiting.email == "ann@acme.example.com" and waiting.provisioned_at is None
+    with database.unit_of_work(write=False) as session:
+        assert session.scalar(select(Member).where(Member.email == "ann@acme.example.com")) is None
+        assert recount(session, org_id).consistent

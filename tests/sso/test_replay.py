@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func, select
@@ -19,7 +20,9 @@ T0 = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture(autouse=True)
-def _fresh_schedule() -> None:
+def _fresh_schedule() -> Iterator[None]:
+    housekeeping.forget()
+    yield
     housekeeping.forget()
 
 
