@@ -163,7 +163,9 @@ def provision_waiting(
                 member_id = _provision(session, organization, entry, actor=by)
         except SeatRefused:
             break
-        except SeatgateError:
+        except (SeatgateError, IntegrityError):  # IntegrityError: a concurrent transaction
+            # added the same person between the look and the insert; the savepoint took this
+            # attempt back, and the purchase must not fail for it
             continue
         entry.provisioned_at, entry.member_id = now, member_id
         provisioned.append(entry.email)

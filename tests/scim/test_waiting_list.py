@@ -6,10 +6,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+import time
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
 from app import billing, waiting_list
 from app.db import Database
@@ -160,3 +162,64 @@ def test_a_provisioning_refused_inside_the_purchase_leaves_no_row_behind(
     with database.unit_of_work(write=False) as session:
         assert session.scalar(select(Member).where(Member.email == "ann@acme.example.com")) is None
         assert recount(session, org_id).consistent
+
+
+def test_a_purchase_survives_a_concurrent_add_of_a_waiting_person(
+    client,  # type: ignore[no-untyped-def]
+    database: Database,
+) -> None:
+    """An operator adds a waiting person while a purchase provisions the list. On PostgreSQL
+    the purchase does not see the uncommitted member, inserts it too and collides on the
+    unique e-mail once the other commits: that entry stays waiting, the purchase commits.
+    (SQLite's one writer serializes the two: the purchase then takes the member over.)"""
+    org_id = make_org(database, "acme", seats=1)
+    scim = Scim(client, issue_token(database, "acme"))
+    assert scim.post("/Users", user("first@acme.example.com")).status_code == 201
+    assert scim.post("/Users", user("ann@acme.example.com")).status_code == 403
+    with database.unit_of_work() as session:
+        waiting_list.set_auto_provision(
+            session, get_organization(session, "acme"), True, actor=OPERATOR
+        )
+    added = threading.Event()
+
+    def add_ann() -> None:
+        with database.unit_of_work() as session:
+            organization = get_organization(session, "acme")
+            add_member(session, organization, "ann@acme.example.com", Role.USER, actor=OPERATOR)
+            added.set()
+            _wait_until_someone_waits_on_a_lock(session)
+
+    adder = threading.Thread(target=add_ann)
+    adder.start()
+    assert added.wait(10)
+    buy(database, "acme", 1)  # must not fail
+    adder.join()
+    with database.unit_of_work(write=False) as session:
+        usage = seat_usage(session, org_id)
+        assert recount(session, org_id).consistent
+        ann = session.scalar(select(Member).where(Member.email == "ann@acme.example.com"))
+    assert usage.purchased == 2 and ann is not None
+    [waiting] = entries(database)
+    if database.dialect == "postgresql":
+        assert waiting.provisioned_at is None and usage.assigned == 1
+    else:
+        assert waiting.member_id == ann.id and usage.assigned == 2
+
+
+def _wait_until_someone_waits_on_a_lock(session: Session) -> None:
+    """Hold the transaction until another backend blocks on one of its locks (PostgreSQL),
+    or briefly (SQLite, where the other writer simply waits for this one to commit)."""
+    if session.get_bind().dialect.name != "postgresql":
+        time.sleep(0.2)
+        return
+    for _ in range(200):
+        waiting = session.execute(  # a backend blocked by this one (pg_locks is live)
+            text(
+                "SELECT count(*) FROM pg_locks WHERE NOT granted"
+                " AND pg_backend_pid() = ANY(pg_blocking_pids(pid))"
+            )
+        ).scalar_one()
+        if waiting:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the purchase never waited on the added member")
