@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from app import audit, directory
@@ -167,6 +167,10 @@ def provision_waiting(
             # added the same person between the look and the insert; the savepoint took this
             # attempt back, and the purchase must not fail for it
             continue
+        except OperationalError as error:
+            if not _deadlocked(error):
+                raise
+            continue  # the same, when that transaction then waits for the pool this one holds
         entry.provisioned_at, entry.member_id = now, member_id
         provisioned.append(entry.email)
     if provisioned:
@@ -179,6 +183,15 @@ def provision_waiting(
         )
     session.flush()
     return provisioned
+
+
+_DEADLOCK_DETECTED = "40P01"  # PostgreSQL's SQLSTATE for the transaction it aborted
+
+
+def _deadlocked(error: OperationalError) -> bool:
+    """Whether PostgreSQL aborted this statement to break a deadlock (the statement only:
+    the savepoint around it is rolled back and the transaction goes on)."""
+    return getattr(error.orig, "sqlstate", None) == _DEADLOCK_DETECTED
 
 
 def _provision(

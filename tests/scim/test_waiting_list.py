@@ -10,14 +10,15 @@ import time
 
 import pytest
 from flask import Flask
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app import billing, waiting_list
 from app.db import Database
 from app.directory import Profile
 from app.errors import SeatRefused
-from app.ledger import claim_seat, recount, seat_usage
+from app.ledger import claim_seat, lock_pool, recount, seat_usage
 from app.models import Member, Role, WaitingEntry
 from app.organizations import add_member, get_member, get_organization
 from tests.factories import OPERATOR, make_org
@@ -204,6 +205,65 @@ def test_a_purchase_survives_a_concurrent_add_of_a_waiting_person(
         assert waiting.provisioned_at is None and usage.assigned == 1
     else:
         assert waiting.member_id == ann.id and usage.assigned == 2
+
+
+def test_a_purchase_survives_a_concurrent_claim_of_a_waiting_person(
+    client,  # type: ignore[no-untyped-def]
+    database: Database,
+) -> None:
+    """As above, but the other transaction then claims a seat for the person (as a SCIM
+    create does): it waits for the seat pool the purchase holds while the purchase waits for
+    its new member. PostgreSQL aborts one of the two; the purchase goes through either way."""
+    org_id = make_org(database, "acme", seats=1)
+    scim = Scim(client, issue_token(database, "acme"))
+    assert scim.post("/Users", user("first@acme.example.com")).status_code == 201
+    assert scim.post("/Users", user("ann@acme.example.com")).status_code == 403
+    with database.unit_of_work() as session:
+        waiting_list.set_auto_provision(
+            session, get_organization(session, "acme"), True, actor=OPERATOR
+        )
+    added = threading.Event()
+    outcome: list[str] = []
+
+    def add_and_claim() -> None:
+        """What a SCIM create of the same person does: its member row first (no lock on the
+        pool), then the claim, which needs the pool's row."""
+        try:
+            with database.unit_of_work() as session:
+                session.execute(
+                    insert(Member.__table__),  # type: ignore[arg-type]
+                    {
+                        "organization_id": org_id,
+                        "email": "ann@acme.example.com",
+                        "email_normalized": "ann@acme.example.com",
+                        "role": Role.USER.value,
+                        "active": True,
+                    },
+                )
+                added.set()
+                _wait_until_someone_waits_on_a_lock(session)
+                lock_pool(session, org_id)
+            outcome.append("committed")
+        except OperationalError:
+            outcome.append("aborted")  # PostgreSQL chose this side (SCIM would answer 503)
+
+    other = threading.Thread(target=add_and_claim)
+    other.start()
+    assert added.wait(10)
+    buy(database, "acme", 1)  # must not fail
+    other.join()
+    with database.unit_of_work(write=False) as session:
+        usage = seat_usage(session, org_id)
+        assert recount(session, org_id).consistent
+        ann = session.scalar(select(Member).where(Member.email == "ann@acme.example.com"))
+        assert ann is not None
+    assert usage.purchased == 2
+    [waiting] = entries(database)
+    if database.dialect == "postgresql":  # the aborted side's attempt is the one undone
+        assert outcome in (["committed"], ["aborted"])
+        assert (waiting.provisioned_at is None) == (outcome == ["committed"])
+    else:  # one writer at a time: the purchase comes second and takes the member over
+        assert outcome == ["committed"] and waiting.member_id == ann.id
 
 
 def _wait_until_someone_waits_on_a_lock(session: Session) -> None:
