@@ -255,11 +255,8 @@ class KeptConnections:
 
     def take(self) -> PoolProxiedConnection:
         """The most recently used kept connection, if it is fresh; else one from the pool."""
-        while self._idle:
-            try:
-                connection, last_used = self._idle.pop()
-            except IndexError:  # another thread took the last one
-                break
+        while (kept := self._pop()) is not None:
+            connection, last_used = kept
             if time.monotonic() - last_used < PING_AFTER_IDLE_SECONDS:
                 return connection
             self._to_pool(connection, last_used)
@@ -274,12 +271,14 @@ class KeptConnections:
 
     def release(self) -> None:
         """Give every kept connection back to the pool (before the pool is disposed)."""
-        while self._idle:
-            try:
-                connection, last_used = self._idle.pop()
-            except IndexError:
-                break
-            self._to_pool(connection, last_used)
+        while (kept := self._pop()) is not None:
+            self._to_pool(*kept)
+
+    def _pop(self) -> tuple[PoolProxiedConnection, float] | None:
+        try:
+            return self._idle.pop()
+        except IndexError:  # none left (another thread may have taken the last one)
+            return None
 
     @staticmethod
     def _to_pool(connection: PoolProxiedConnection, last_used: float) -> None:

@@ -21,6 +21,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, NamedTuple
 
 from sqlalchemy import Select, and_, bindparam, func, insert, select
@@ -410,19 +411,16 @@ def _insert_new(
             "updated_at": now,
         },
     ).scalar_one()
-    user = _user_columns(profile)
-    session.execute(
-        _INSERT_USER,
-        {
-            **user,
-            "member_id": member_id,
-            "organization_id": organization_id,
-            "resource_id": resource_id,
-            "version": 1,
-            "created_at": now,
-            "updated_at": now,
-        },
-    )
+    user = {
+        **_user_columns(profile),
+        "member_id": member_id,
+        "organization_id": organization_id,
+        "resource_id": resource_id,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+    session.execute(_INSERT_USER, user)
     values = _value_rows(profile)
     if values:
         session.execute(
@@ -440,20 +438,11 @@ def _insert_new(
             reason=PROVISIONED,
             now=now,
         )
-    return UserRecord(
-        member_id=member_id,
-        resource_id=resource_id,
-        user_name=user["user_name"],
-        external_id=member["external_id"],
-        display_name=member["display_name"],
-        active=member["active"],
-        profile=user["profile"],
-        enterprise=user["enterprise"],
-        values=tuple((attribute, item) for attribute, _, item in values),
-        version=1,
-        created_at=now,
-        updated_at=now,
-        groups=(),
+    return UserRecord.read(  # from the rows as written, as a read would see them
+        SimpleNamespace(**user),
+        SimpleNamespace(**member),
+        tuple((attribute, item) for attribute, _, item in values),
+        (),
     )
 
 

@@ -19,7 +19,7 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from app import create_app, database_of
+from app import create_app, database_of, housekeeping
 from app.db import Database
 from app.migrations_runner import upgrade_database
 from app.models import Base
@@ -124,6 +124,15 @@ def app(database_url: str) -> Iterator[Flask]:
 @pytest.fixture
 def database(app: Flask) -> Database:
     return database_of(app)
+
+
+@pytest.fixture
+def fresh_purge_schedule() -> Iterator[None]:
+    """The purge schedule (``app.housekeeping``) is per process: start a test that pins it
+    from a clean slate, and leave none of its bookings to the next test."""
+    housekeeping.forget()
+    yield
+    housekeeping.forget()
 
 
 @pytest.fixture

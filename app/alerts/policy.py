@@ -83,11 +83,9 @@ _POLICY = select(_policies.c.percents, _policies.c.seats_left, _policies.c.diges
 
 
 def policy_of(session: Session, organization_id: int) -> Policy:
-    # No autoflush: a seat claim asks for the policy with its ledger event still pending,
-    # to be flushed with the rest of its writes; the policy row does not depend on them
-    # (and set_policy flushes what it changes, so this read sees it).
-    with session.no_autoflush:
-        row = session.execute(_POLICY, {"organization_id": organization_id}).first()
+    # A plain read, which flushes nothing first: set_policy flushes what it changes, so this
+    # read sees it.
+    row = session.execute(_POLICY, {"organization_id": organization_id}).first()
     if row is None:
         return DEFAULT_POLICY
     return Policy(tuple(row.percents), row.seats_left, row.digest_minutes)

@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from app import housekeeping, sessions, settings_of
+from app import sessions, settings_of
 from app.db import Database
 from app.models import SignInSession
 from app.organizations import get_member, get_organization
 from tests.app.conftest import USER
 
 T0 = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_schedule() -> Iterator[None]:
-    """The schedule is per process: start clean, and leave none of this test's bookings."""
-    housekeeping.forget()
-    yield
-    housekeeping.forget()
+pytestmark = pytest.mark.usefixtures("fresh_purge_schedule")
 
 
 def issue_at(app: Flask, database: Database, now: dt.datetime) -> str:

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 from flask import Flask
@@ -18,7 +19,7 @@ from app import billing, waiting_list
 from app.db import Database
 from app.directory import Profile
 from app.errors import SeatRefused
-from app.ledger import claim_seat, lock_pool, recount, seat_usage
+from app.ledger import SeatUsage, claim_seat, lock_pool, recount, seat_usage
 from app.models import Member, Role, WaitingEntry
 from app.organizations import add_member, get_member, get_organization
 from tests.factories import OPERATOR, make_org
@@ -128,19 +129,13 @@ def test_concurrent_purchases_and_claims_never_oversell(database: Database) -> N
 
 
 def test_a_provisioning_refused_inside_the_purchase_leaves_no_row_behind(
-    client,  # type: ignore[no-untyped-def]
+    ann_waiting: int,
     database: Database,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A SCIM entry's create writes its rows before its claim; when the claim is refused, the
     savepoint around it takes them all back, and the purchase's own work still commits."""
-    org_id = make_org(database, "acme", seats=1)
-    scim = Scim(client, issue_token(database, "acme"))
-    assert scim.post("/Users", user("first@acme.example.com")).status_code == 201
-    assert scim.post("/Users", user("ann@acme.example.com")).status_code == 403
-    with database.unit_of_work() as session:
-        organization = get_organization(session, "acme")
-        waiting_list.set_auto_provision(session, organization, True, actor=OPERATOR)
+    org_id = ann_waiting
     before = counts(database, org_id)
     # Seats look free to the list (as when a concurrent claim takes the last one between the
     # look and the claim): the claim itself must refuse, inside the savepoint.
@@ -166,66 +161,43 @@ def test_a_provisioning_refused_inside_the_purchase_leaves_no_row_behind(
 
 
 def test_a_purchase_survives_a_concurrent_add_of_a_waiting_person(
-    client,  # type: ignore[no-untyped-def]
+    ann_waiting: int,
     database: Database,
 ) -> None:
     """An operator adds a waiting person while a purchase provisions the list. On PostgreSQL
     the purchase does not see the uncommitted member, inserts it too and collides on the
     unique e-mail once the other commits: that entry stays waiting, the purchase commits.
     (SQLite's one writer serializes the two: the purchase then takes the member over.)"""
-    org_id = make_org(database, "acme", seats=1)
-    scim = Scim(client, issue_token(database, "acme"))
-    assert scim.post("/Users", user("first@acme.example.com")).status_code == 201
-    assert scim.post("/Users", user("ann@acme.example.com")).status_code == 403
-    with database.unit_of_work() as session:
-        waiting_list.set_auto_provision(
-            session, get_organization(session, "acme"), True, actor=OPERATOR
-        )
-    added = threading.Event()
+    org_id = ann_waiting
 
-    def add_ann() -> None:
+    def add_ann(added: threading.Event) -> None:
         with database.unit_of_work() as session:
             organization = get_organization(session, "acme")
             add_member(session, organization, "ann@acme.example.com", Role.USER, actor=OPERATOR)
             added.set()
             _wait_until_someone_waits_on_a_lock(session)
 
-    adder = threading.Thread(target=add_ann)
-    adder.start()
-    assert added.wait(10)
-    buy(database, "acme", 1)  # must not fail
-    adder.join()
-    with database.unit_of_work(write=False) as session:
-        usage = seat_usage(session, org_id)
-        assert recount(session, org_id).consistent
-        ann = session.scalar(select(Member).where(Member.email == "ann@acme.example.com"))
-    assert usage.purchased == 2 and ann is not None
+    _buy_while(database, add_ann)  # must not fail
+    usage, ann_id = _after_purchase(database, org_id)
+    assert usage.purchased == 2
     [waiting] = entries(database)
     if database.dialect == "postgresql":
         assert waiting.provisioned_at is None and usage.assigned == 1
     else:
-        assert waiting.member_id == ann.id and usage.assigned == 2
+        assert waiting.member_id == ann_id and usage.assigned == 2
 
 
 def test_a_purchase_survives_a_concurrent_claim_of_a_waiting_person(
-    client,  # type: ignore[no-untyped-def]
+    ann_waiting: int,
     database: Database,
 ) -> None:
     """As above, but the other transaction then claims a seat for the person (as a SCIM
     create does): it waits for the seat pool the purchase holds while the purchase waits for
     its new member. PostgreSQL aborts one of the two; the purchase goes through either way."""
-    org_id = make_org(database, "acme", seats=1)
-    scim = Scim(client, issue_token(database, "acme"))
-    assert scim.post("/Users", user("first@acme.example.com")).status_code == 201
-    assert scim.post("/Users", user("ann@acme.example.com")).status_code == 403
-    with database.unit_of_work() as session:
-        waiting_list.set_auto_provision(
-            session, get_organization(session, "acme"), True, actor=OPERATOR
-        )
-    added = threading.Event()
+    org_id = ann_waiting
     outcome: list[str] = []
 
-    def add_and_claim() -> None:
+    def add_and_claim(added: threading.Event) -> None:
         """What a SCIM create of the same person does: its member row first (no lock on the
         pool), then the claim, which needs the pool's row."""
         try:
@@ -247,23 +219,48 @@ def test_a_purchase_survives_a_concurrent_claim_of_a_waiting_person(
         except OperationalError:
             outcome.append("aborted")  # PostgreSQL chose this side (SCIM would answer 503)
 
-    other = threading.Thread(target=add_and_claim)
-    other.start()
-    assert added.wait(10)
-    buy(database, "acme", 1)  # must not fail
-    other.join()
-    with database.unit_of_work(write=False) as session:
-        usage = seat_usage(session, org_id)
-        assert recount(session, org_id).consistent
-        ann = session.scalar(select(Member).where(Member.email == "ann@acme.example.com"))
-        assert ann is not None
+    _buy_while(database, add_and_claim)  # must not fail
+    usage, ann_id = _after_purchase(database, org_id)
     assert usage.purchased == 2
     [waiting] = entries(database)
     if database.dialect == "postgresql":  # the aborted side's attempt is the one undone
         assert outcome in (["committed"], ["aborted"])
         assert (waiting.provisioned_at is None) == (outcome == ["committed"])
     else:  # one writer at a time: the purchase comes second and takes the member over
-        assert outcome == ["committed"] and waiting.member_id == ann.id
+        assert outcome == ["committed"] and waiting.member_id == ann_id
+
+
+@pytest.fixture
+def ann_waiting(client, database: Database) -> int:  # type: ignore[no-untyped-def]
+    """acme, its one seat taken, ann refused and waiting, automatic provisioning on."""
+    org_id = make_org(database, "acme", seats=1)
+    scim = Scim(client, issue_token(database, "acme"))
+    assert scim.post("/Users", user("first@acme.example.com")).status_code == 201
+    assert scim.post("/Users", user("ann@acme.example.com")).status_code == 403
+    with database.unit_of_work() as session:
+        organization = get_organization(session, "acme")
+        waiting_list.set_auto_provision(session, organization, True, actor=OPERATOR)
+    return org_id
+
+
+def _buy_while(database: Database, other: Callable[[threading.Event], None]) -> None:
+    """Buy a seat while ``other`` runs in a transaction of its own, once it has added ann."""
+    added = threading.Event()
+    thread = threading.Thread(target=other, args=(added,))
+    thread.start()
+    assert added.wait(10)
+    buy(database, "acme", 1)
+    thread.join()
+
+
+def _after_purchase(database: Database, org_id: int) -> tuple[SeatUsage, int]:
+    """The seats and ann's member id, once the ledger is checked consistent."""
+    with database.unit_of_work(write=False) as session:
+        usage = seat_usage(session, org_id)
+        assert recount(session, org_id).consistent
+        ann = session.scalar(select(Member).where(Member.email == "ann@acme.example.com"))
+        assert ann is not None
+        return usage, ann.id
 
 
 def _wait_until_someone_waits_on_a_lock(session: Session) -> None:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from app import housekeeping
 from app.db import Database
 from app.models import AuthnRequestRecord, SeenAssertion
 from sso import replay
@@ -17,13 +15,7 @@ from sso.saml import SamlIdentity
 from tests.factories import make_org
 
 T0 = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_schedule() -> Iterator[None]:
-    housekeeping.forget()
-    yield
-    housekeeping.forget()
+pytestmark = pytest.mark.usefixtures("fresh_purge_schedule")
 
 
 def identity(assertion_id: str, not_on_or_after: dt.datetime) -> SamlIdentity:
