@@ -1,6 +1,7 @@
-"""Instructions per in-process ``GET /Users/{id}`` (or SCIM create), counted by callgrind.
+"""Instructions per in-process ``GET /Users/{id}`` (or SCIM create, or SAML sign-in),
+counted by callgrind.
 
-``python -m bench.instructions [--scenario get|post] [--users N] [--requests N]
+``python -m bench.instructions [--scenario get|post|acs] [--users N] [--requests N]
 [--database-url URL] 2>/dev/null``
 
 Why: CPU time moves with whatever else the machine runs (on a shared 2-core machine the same
@@ -13,8 +14,13 @@ switched on and off around it with ``callgrind_control``; the SCIM request log's
 are written inside the batch, so that work counts). Instructions are not time (cache misses
 and system calls are not weighed), but a change that removes work removes instructions: run
 the two versions side by side. ``get`` counts seatgate beside the bare Flask app; ``post``
-counts seatgate's ``POST /Users`` (a new user per request, seat claim and all) alone. Needs
-Debian's valgrind. Slow (~20 s per contender).
+counts seatgate's ``POST /Users`` (a new user per request, seat claim and all) alone; ``acs``
+counts seatgate's ``POST /sso/<org>/acs`` alone (a signed, IdP-initiated response with unique
+ids per request, for an existing user; the responses are signed before counting). Needs
+Debian's valgrind. Slow (~20 s per contender; ``acs`` ~1 min). With
+``BENCH_CALLGRIND_OUT=FILE`` callgrind's profile is kept in ``FILE`` for ``callgrind_annotate``
+(the ACS's RSA signature of the session token shows up there as a third of its instructions,
+though far less of its time: the big-number code runs many instructions per cycle).
 """
 
 from __future__ import annotations
@@ -29,11 +35,13 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlencode
 
 from app import scim_request_log_of
 from bench import dataset
+from bench import saml as bench_saml
 from bench.beside_ceiling import _batch, _environ
-from bench.in_process import loaded_seatgate
+from bench.in_process import BASE_URL, SECRET_KEY, Loaded, loaded_seatgate
 from bench.peers import flask_ceiling
 
 _COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
@@ -42,7 +50,7 @@ WARM_UP_BATCHES = 2
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.instructions")
-    parser.add_argument("--scenario", choices=("get", "post"), default="get")
+    parser.add_argument("--scenario", choices=("get", "post", "acs"), default="get")
     parser.add_argument("--users", type=int, default=500)
     parser.add_argument("--requests", type=int, default=100, help="requests counted")
     parser.add_argument("--database-url", help="an empty database (default: a new SQLite file)")
@@ -51,11 +59,12 @@ def main() -> None:
     if args.contender:
         _count_in_this_process(args)
         return
-    if args.scenario == "post":
-        created = _counted("seatgate", args)
+    if args.scenario in ("post", "acs"):
+        counted = _counted("seatgate", args)
+        what = "POST /Users" if args.scenario == "post" else "POST /sso/<org>/acs"
         print(
-            f"POST /Users in-process instructions per request ({args.requests} requests, "
-            f"callgrind): seatgate {created:,}"
+            f"{what} in-process instructions per request ({args.requests} requests, "
+            f"callgrind): seatgate {counted:,}"
         )
         return
     counts = {name: _counted(name, args) for name in ("seatgate", "ceiling")}
@@ -71,7 +80,7 @@ def _counted(contender: str, args: argparse.Namespace) -> int:
         "valgrind",
         "--tool=callgrind",
         "--instr-atstart=no",
-        "--callgrind-out-file=/dev/null",
+        "--callgrind-out-file=" + os.environ.get("BENCH_CALLGRIND_OUT", "/dev/null"),
         sys.executable,
         "-m",
         "bench.instructions",
@@ -88,10 +97,12 @@ def _counted(contender: str, args: argparse.Namespace) -> int:
     # A fixed hash seed: the same dict and set layouts in every run, so counts repeat.
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     run = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    found = _COLLECTED.search(run.stderr)
+    # The counted process's total; processes it forked (``acs`` signs its responses in a
+    # pool) print their own, zero: instrumentation is switched on in the counted one only.
+    found = max(_COLLECTED.findall(run.stderr), key=int, default=None)
     if run.returncode != 0 or found is None:
         raise SystemExit(f"callgrind run of {contender} failed:\n{run.stderr[-2000:]}")
-    return int(found.group(1)) // args.requests
+    return int(found) // args.requests
 
 
 def _count_in_this_process(args: argparse.Namespace) -> None:
@@ -108,6 +119,10 @@ def _count_in_this_process(args: argparse.Namespace) -> None:
             ]
             _count(loaded.app.wsgi_app, [environs] * (WARM_UP_BATCHES + 1), flush)
             return
+        if args.scenario == "acs":
+            batches = _sign_ins(loaded, picks * (WARM_UP_BATCHES + 1), args.requests)
+            _count(loaded.app.wsgi_app, batches, flush, status="303")
+            return
         # Every request creates a user of its own (and a body is read once).
         headers = {**loaded.headers, "Content-Type": "application/scim+json"}
         batches = [
@@ -115,6 +130,28 @@ def _count_in_this_process(args: argparse.Namespace) -> None:
             for batch in range(WARM_UP_BATCHES + 1)
         ]
         _count(loaded.app.wsgi_app, batches, flush, status="201")
+
+
+def _sign_ins(loaded: Loaded, users: list[int], per_batch: int) -> list[list[Any]]:
+    """Batches of ACS requests: one signed response per request, each usable once."""
+    keys = bench_saml.new_keys(loaded.workdir)
+    metadata, _ = bench_saml.configure_idp(
+        loaded.database, "bench", base_url=BASE_URL, secret_key=SECRET_KEY, keys=keys
+    )
+    responses = bench_saml.make_responses(
+        keys,
+        metadata,
+        base_url=BASE_URL,
+        slug="bench",
+        emails=[dataset.user_name(i) for i in users],
+        workers=2,
+    )
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    environs = [
+        _environ("/sso/bench/acs", form, method="POST", data=urlencode({"SAMLResponse": r}))
+        for r in responses
+    ]
+    return [environs[i : i + per_batch] for i in range(0, len(environs), per_batch)]
 
 
 def _create(headers: dict[str, str], number: int) -> dict[str, Any]:
