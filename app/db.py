@@ -344,6 +344,24 @@ class Database:
         finally:
             session.close()
 
+    @staticmethod
+    @contextmanager
+    def attempt(session: Session) -> Iterator[None]:
+        """A part of a unit of work that may fail on its own, in a savepoint: on any error,
+        what the part wrote is undone and the rest of the unit can still commit.
+
+        Why: a step whose failure must not undo what came before it in the same transaction
+        (the SSO answer stays spent when its sign-in is refused) costs a savepoint instead of
+        a second transaction and its commit. A seat refusal is recorded in the unit (I8),
+        after the part is undone, as :meth:`unit_of_work` records it after a rollback.
+        """
+        try:
+            with session.begin_nested():
+                yield
+        except SeatRefused as refusal:
+            record_refusal(session, refusal)
+            raise
+
     def fetch(self, statement: Select[Any], values: Mapping[str, Any]) -> list[Any]:
         """Run ``statement`` alone, outside any transaction, on a pooled connection (kept
         between reads: :class:`KeptConnections`), as a :class:`PlainRead` (compiled on the

@@ -4,10 +4,11 @@ Views parse, call :mod:`sso.saml` and :mod:`sso.door`, and render; every refusal
 into the HTML refusal page in one place (the error handlers at the bottom), with an
 ``error_id`` that is logged beside the technical reason.
 
-ACS runs in two units of work: the first consumes the AuthnRequest id and records the
-assertion id (so a response is usable once, even if the sign-in is then refused); the second
-is the seat check and the session. A seat refusal leaves the second unit, is recorded by the
-unit of work (I8), and is rendered here.
+ACS reads and validates the response in a read unit, then writes in one unit of work: it
+consumes the AuthnRequest id and records the assertion id, then runs the seat check and
+issues the session in a savepoint (:meth:`app.db.Database.attempt`), so that a refused
+sign-in undoes its own writes and the response still stays spent (usable once). A seat
+refusal is recorded in that unit (I8) and rendered here.
 """
 
 from __future__ import annotations
@@ -166,74 +167,104 @@ def acs(slug: str) -> ResponseReturnValue:
         jit = provider.jit_provisioning
         allow_unsolicited = provider.allow_idp_initiated
         allowed_redirects = list(provider.allowed_redirects or [])
-    try:
-        with database.unit_of_work() as session:
-            answer = replay.answer_once(
-                session,
-                organization_id,
-                identity,
-                allow_unsolicited=allow_unsolicited,
-                unsolicited_next=lambda: safe_next(
-                    request.form.get("RelayState"),
-                    base_url=settings.base_url,
-                    allowed=allowed_redirects,
-                ),
-                now=utcnow(),
-            )
-    except IntegrityError as exc:
-        raise ReplayedAssertion(f"assertion {identity.assertion_id!r} already used") from exc
-    sign_in.test = answer.test_mode
-    sign_in.passed("request", "replay")
+    failure: Exception | None = None
+    with database.unit_of_work() as session:
+        answer = _spend(session, organization_id, identity, allow_unsolicited, allowed_redirects)
+        sign_in.test = answer.test_mode
+        sign_in.passed("request", "replay")
+        if not answer.test_mode:
+            try:
+                with database.attempt(session):  # refused: the answer stays spent all the same
+                    # The organization read above: the door and the token use its id and slug.
+                    member = door.admit(
+                        session,
+                        organization,
+                        identity,
+                        jit_provisioning=jit,
+                        actor=_actor(identity.email or identity.name_id),
+                    )
+                    issued = sessions.issue(
+                        session,
+                        settings,
+                        organization,
+                        member,
+                        name_id=identity.name_id,
+                        session_index=identity.session_index,
+                    )
+                    admitted = sign_in.admitted()
+                    trail.store_in(session, admitted, request_id())  # one commit for all
+            except Exception as exc:  # answered below, once the spent answer is committed
+                failure = exc
     if answer.test_mode:
         return _test_report(slug, identity, jit_provisioning=jit)
-    try:
-        with database.unit_of_work() as session:
-            organization = _organization(session, slug)
-            member = door.admit(
-                session,
-                organization,
-                identity,
-                jit_provisioning=jit,
-                actor=_actor(identity.email or identity.name_id),
-            )
-            issued = sessions.issue(
-                session,
-                settings,
-                organization,
-                member,
-                name_id=identity.name_id,
-                session_index=identity.session_index,
-            )
-            admitted = sign_in.admitted()
-            trail.store_in(session, admitted, request_id())  # one commit for both
-        trail.stored(admitted)
-    except SeatRefused as refusal:  # already recorded for the owners (I8)
-        if isinstance(refusal, NoFreeSeat):  # keep the person for when seats are added
-            with database.unit_of_work() as session:
-                waiting_list.wait_for_sign_in(
-                    session,
-                    organization_id,
-                    email=identity.email or "",
-                    name_id=identity.name_id,
-                    display_name=identity.display_name,
-                    attributes=identity.attributes,
-                )
-        # An Owner without a seat still reaches billing, or nobody could ever add the seats
-        # that would let them in.
-        with database.unit_of_work() as session:
-            owner_session = door.billing_only_session(
-                session, settings, _organization(session, slug), identity
-            )
-        if owner_session is None:
-            raise
-        sign_in.refused("seat", refusal.message, error_id="")
-        sign_in.outcome = "billing_only"
-        response = redirect(BILLING_PAGE, code=303)
-        set_session_cookie(response, settings, owner_session)
-        return response
+    if isinstance(failure, SeatRefused):  # recorded for the owners in the unit above (I8)
+        return _seat_refused(failure, sign_in, slug, organization_id, identity)
+    if failure is not None:
+        raise failure
+    trail.stored(admitted)
     response = redirect(answer.next_url, code=303)
     set_session_cookie(response, settings, issued)
     return response
+
+
+def _seat_refused(
+    refusal: SeatRefused,
+    sign_in: trail.SignInTrail,
+    slug: str,
+    organization_id: int,
+    identity: saml.SamlIdentity,
+) -> ResponseReturnValue:
+    """Keep the person for when seats are added; an Owner still reaches billing, or nobody
+    could ever add the seats that would let them in. Anyone else gets the refusal page."""
+    settings = settings_of(current_app)
+    database = database_of(current_app)
+    if isinstance(refusal, NoFreeSeat):
+        with database.unit_of_work() as session:
+            waiting_list.wait_for_sign_in(
+                session,
+                organization_id,
+                email=identity.email or "",
+                name_id=identity.name_id,
+                display_name=identity.display_name,
+                attributes=identity.attributes,
+            )
+    with database.unit_of_work() as session:
+        owner_session = door.billing_only_session(
+            session, settings, _organization(session, slug), identity
+        )
+    if owner_session is None:
+        raise refusal
+    sign_in.refused("seat", refusal.message, error_id="")
+    sign_in.outcome = "billing_only"
+    response = redirect(BILLING_PAGE, code=303)
+    set_session_cookie(response, settings, owner_session)
+    return response
+
+
+def _spend(
+    session: Session,
+    organization_id: int,
+    identity: saml.SamlIdentity,
+    allow_unsolicited: bool,
+    allowed_redirects: list[str],
+) -> replay.Answer:
+    """Consume the request this answers and record the assertion id (a replay is refused)."""
+    settings = settings_of(current_app)
+    try:
+        return replay.answer_once(
+            session,
+            organization_id,
+            identity,
+            allow_unsolicited=allow_unsolicited,
+            unsolicited_next=lambda: safe_next(
+                request.form.get("RelayState"),
+                base_url=settings.base_url,
+                allowed=allowed_redirects,
+            ),
+            now=utcnow(),
+        )
+    except IntegrityError as exc:  # the assertion id is already recorded
+        raise ReplayedAssertion(f"assertion {identity.assertion_id!r} already used") from exc
 
 
 def _test_report(slug: str, identity: saml.SamlIdentity, *, jit_provisioning: bool) -> str:
