@@ -503,7 +503,13 @@ _CLAIM_IN_TERM = _CLAIM.where(
 
 
 def _lock_member(session: Session, member: Member) -> Member:
-    """Serialize seat changes of one member (a retried claim racing its original)."""
+    """Serialize seat changes of one member (a retried claim racing its original).
+
+    The callers read the member's seat in a statement of their own, after this lock is
+    granted: on PostgreSQL (READ COMMITTED) a statement reads the snapshot taken when it
+    started, so a seat joined into this locking statement would miss the one the lock's
+    previous holder just committed (the claim would then take a second seat).
+    """
     if member.id is None:
         session.flush()
     locked = session.scalar(_LOCK_MEMBER, {"member_id": member.id})

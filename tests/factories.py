@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterable
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from app.db import Database
 from app.ledger import Actor, claim_seat
@@ -66,3 +70,22 @@ def seat_members(
             member = session.get(Member, member_id)
             assert member is not None
             claim_seat(session, member, actor=OPERATOR, now=when)
+
+
+def wait_until_another_waits_on_a_lock(session: Session) -> None:
+    """Hold the transaction until another backend blocks on one of its locks (PostgreSQL),
+    or briefly (SQLite, where the other writer simply waits for this one to commit)."""
+    if session.get_bind().dialect.name != "postgresql":
+        time.sleep(0.2)
+        return
+    for _ in range(200):
+        waiting = session.execute(  # a backend blocked by this one (pg_locks is live)
+            text(
+                "SELECT count(*) FROM pg_locks WHERE NOT granted"
+                " AND pg_backend_pid() = ANY(pg_blocking_pids(pid))"
+            )
+        ).scalar_one()
+        if waiting:
+            return
+        time.sleep(0.05)
+    raise AssertionError("no other transaction ever waited on this one's locks")

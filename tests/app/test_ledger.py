@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -11,7 +13,14 @@ from app.errors import ContractLapsed, MemberInactive, NoFreeSeat
 from app.ledger import claim_seat, recount, release_seat, seat_usage
 from app.models import Member, Role, SeatAssignment, SeatEvent, SeatPool
 from app.organizations import add_member, get_organization
-from tests.factories import OPERATOR, add_users, at, make_org, seat_members
+from tests.factories import (
+    OPERATOR,
+    add_users,
+    at,
+    make_org,
+    seat_members,
+    wait_until_another_waits_on_a_lock,
+)
 
 NOW = at("2026-06-01")
 
@@ -48,6 +57,36 @@ def test_claim_takes_a_seat_and_logs_it(database: Database) -> None:
         1,
     )
     assert assign.actor == OPERATOR.label and assign.request_id == OPERATOR.request_id
+
+
+def test_a_claim_racing_its_original_finds_the_seat_it_took(database: Database) -> None:
+    """A retried request claims while its original still holds the member's lock: it waits,
+    then finds the seat the original took. One seat, one event, no error (I1)."""
+    org_id = make_org(database, seats=2)
+    [alice] = add_users(database, "acme", ["alice@acme.example.com"])
+    retried: list[int] = []
+    failed: list[Exception] = []
+
+    def retry() -> None:
+        try:
+            with database.unit_of_work() as session:
+                member = session.get(Member, alice)
+                assert member is not None
+                retried.append(claim_seat(session, member, actor=OPERATOR, now=NOW).id)
+        except Exception as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=retry)
+    with database.unit_of_work() as session:
+        member = session.get(Member, alice)
+        assert member is not None
+        original = claim_seat(session, member, actor=OPERATOR, now=NOW).id
+        thread.start()
+        wait_until_another_waits_on_a_lock(session)
+    thread.join(10)
+    assert (failed, retried) == ([], [original])
+    assert usage(database, org_id) == (2, 1)
+    assert len(events(database, org_id, "assign")) == 1
 
 
 def test_claiming_a_held_seat_returns_it(database: Database) -> None:

@@ -6,14 +6,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
-import time
 from collections.abc import Callable
 
 import pytest
 from flask import Flask
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
 from app import billing, waiting_list
 from app.db import Database
@@ -22,7 +20,7 @@ from app.errors import SeatRefused
 from app.ledger import SeatUsage, claim_seat, lock_pool, recount, seat_usage
 from app.models import Member, Role, WaitingEntry
 from app.organizations import add_member, get_member, get_organization
-from tests.factories import OPERATOR, make_org
+from tests.factories import OPERATOR, make_org, wait_until_another_waits_on_a_lock
 from tests.scim.conftest import ERROR, Scim, counts, issue_token, user
 
 
@@ -175,7 +173,7 @@ def test_a_purchase_survives_a_concurrent_add_of_a_waiting_person(
             organization = get_organization(session, "acme")
             add_member(session, organization, "ann@acme.example.com", Role.USER, actor=OPERATOR)
             added.set()
-            _wait_until_someone_waits_on_a_lock(session)
+            wait_until_another_waits_on_a_lock(session)
 
     _buy_while(database, add_ann)  # must not fail
     usage, ann_id = _after_purchase(database, org_id)
@@ -213,7 +211,7 @@ def test_a_purchase_survives_a_concurrent_claim_of_a_waiting_person(
                     },
                 )
                 added.set()
-                _wait_until_someone_waits_on_a_lock(session)
+                wait_until_another_waits_on_a_lock(session)
                 lock_pool(session, org_id)
             outcome.append("committed")
         except OperationalError:
@@ -261,22 +259,3 @@ def _after_purchase(database: Database, org_id: int) -> tuple[SeatUsage, int]:
         ann = session.scalar(select(Member).where(Member.email == "ann@acme.example.com"))
         assert ann is not None
         return usage, ann.id
-
-
-def _wait_until_someone_waits_on_a_lock(session: Session) -> None:
-    """Hold the transaction until another backend blocks on one of its locks (PostgreSQL),
-    or briefly (SQLite, where the other writer simply waits for this one to commit)."""
-    if session.get_bind().dialect.name != "postgresql":
-        time.sleep(0.2)
-        return
-    for _ in range(200):
-        waiting = session.execute(  # a backend blocked by this one (pg_locks is live)
-            text(
-                "SELECT count(*) FROM pg_locks WHERE NOT granted"
-                " AND pg_backend_pid() = ANY(pg_blocking_pids(pid))"
-            )
-        ).scalar_one()
-        if waiting:
-            return
-        time.sleep(0.05)
-    raise AssertionError("the purchase never waited on the added member")
