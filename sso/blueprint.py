@@ -48,7 +48,7 @@ from sso.errors import (
     SignInRefused,
     SsoNotConfigured,
 )
-from sso.providers import get_provider
+from sso.providers import configured, organization_and_provider
 from sso.redirects import safe_next
 
 log = logging.getLogger("seatgate.sso")
@@ -84,6 +84,17 @@ def _organization(session: Session, slug: str) -> Organization:
         raise SsoNotConfigured(f"no organization {slug!r}") from exc
 
 
+def _configured(
+    session: Session, slug: str, sign_in: trail.SignInTrail | None = None
+) -> tuple[Organization, IdentityProvider]:
+    """The organization and its IdP (one statement); a sign-in's trail learns the
+    organization before a missing IdP refuses it, so the refusal is logged for its admins."""
+    organization, provider = organization_and_provider(session, slug)
+    if sign_in is not None:
+        sign_in.organization_id = organization.id
+    return organization, configured(organization, provider)
+
+
 def _actor(label: str) -> Actor:
     return Actor(label=label[:320], source=Source.SSO, request_id=request_id())
 
@@ -92,7 +103,7 @@ def _actor(label: str) -> Actor:
 def metadata(slug: str) -> Response:
     settings = settings_of(current_app)
     with database_of(current_app).unit_of_work(write=False) as session:
-        provider = get_provider(session, _organization(session, slug))
+        _, provider = _configured(session, slug)
         saml_settings = saml.saml_settings(provider, _endpoints(slug), settings.secret_key)
     response = make_response(saml.sp_metadata(saml_settings))
     response.mimetype = "application/samlmetadata+xml"
@@ -104,8 +115,7 @@ def login(slug: str) -> ResponseReturnValue:
     """SP-initiated sign-in: remember the AuthnRequest id and where to go, then off to the IdP."""
     settings = settings_of(current_app)
     with database_of(current_app).unit_of_work() as session:
-        organization = _organization(session, slug)
-        provider = get_provider(session, organization)
+        organization, provider = _configured(session, slug)
         next_url = safe_next(
             request.args.get("next"),
             base_url=settings.base_url,
@@ -152,9 +162,7 @@ def acs(slug: str) -> ResponseReturnValue:
     database = database_of(current_app)
     sign_in = trail.begin()
     with database.unit_of_work(write=False) as session:
-        organization = _organization(session, slug)
-        sign_in.organization_id = organization.id
-        provider = get_provider(session, organization)
+        organization, provider = _configured(session, slug, sign_in)
         identity = saml.read_response(
             provider,
             saml.saml_settings(provider, endpoints, settings.secret_key),
@@ -313,8 +321,7 @@ def logout(slug: str) -> ResponseReturnValue:
     settings = settings_of(current_app)
     token = _presented_token()
     with database_of(current_app).unit_of_work() as session:
-        organization = _organization(session, slug)
-        provider = get_provider(session, organization)
+        _, provider = _configured(session, slug)
         claims = None
         if token is not None:
             try:
@@ -351,8 +358,7 @@ def sls(slug: str) -> ResponseReturnValue:
     settings = settings_of(current_app)
     endpoints = _endpoints(slug)
     with database_of(current_app).unit_of_work() as session:
-        organization = _organization(session, slug)
-        provider = get_provider(session, organization)
+        organization, provider = _configured(session, slug)
         if not provider.slo_url:
             raise SsoNotConfigured(f"organization {slug!r} has no IdP single logout URL")
         outcome = saml.process_logout(

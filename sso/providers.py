@@ -114,15 +114,37 @@ _PROVIDER_OF = select(IdentityProvider).where(
 )
 
 
+_ORGANIZATION_AND_PROVIDER = (
+    select(Organization, IdentityProvider)
+    .outerjoin(IdentityProvider, IdentityProvider.organization_id == Organization.id)
+    .where(Organization.slug == bindparam("slug"))
+)
+
+
+def organization_and_provider(
+    session: Session, slug: str
+) -> tuple[Organization, IdentityProvider | None]:
+    """The organization at ``slug`` and its IdP, if any, read in one statement: every SAML
+    endpoint needs both, and a sign-in should not pay a second round trip for the second."""
+    row = session.execute(_ORGANIZATION_AND_PROVIDER, {"slug": slug}).one_or_none()
+    if row is None:
+        raise SsoNotConfigured(f"no organization {slug!r}")
+    return row.Organization, row.IdentityProvider
+
+
+def configured(organization: Organization, provider: IdentityProvider | None) -> IdentityProvider:
+    """``provider``, or the refusal an organization without an IdP gets."""
+    if provider is None:
+        raise SsoNotConfigured(f"organization {organization.slug!r} has no IdP configured")
+    return provider
+
+
 def find_provider(session: Session, organization: Organization) -> IdentityProvider | None:
     return session.scalar(_PROVIDER_OF, {"organization_id": organization.id})
 
 
 def get_provider(session: Session, organization: Organization) -> IdentityProvider:
-    provider = find_provider(session, organization)
-    if provider is None:
-        raise SsoNotConfigured(f"organization {organization.slug!r} has no IdP configured")
-    return provider
+    return configured(organization, find_provider(session, organization))
 
 
 def configure(
