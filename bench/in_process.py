@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +14,8 @@ from flask import Flask
 from app import create_app, database_of
 from app.db import Database
 from app.migrations_runner import upgrade_database
-from bench import load
+from bench import dataset, load
+from bench import saml as bench_saml
 
 BASE_URL = "http://127.0.0.1:18080"
 SECRET_KEY = "p" * 40
@@ -32,6 +33,19 @@ class Loaded:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.organization.scim_token}"}
+
+    def signed_responses(self, users: Sequence[int]) -> list[str]:
+        """One signed IdP-initiated response (unique ids) for each loaded user index, from a
+        new test IdP the organization is configured to trust: each can sign in once."""
+        keys = bench_saml.new_keys(self.workdir)
+        slug = self.organization.slug
+        metadata, _ = bench_saml.configure_idp(
+            self.database, slug, base_url=BASE_URL, secret_key=SECRET_KEY, keys=keys
+        )
+        emails = [dataset.user_name(i) for i in users]
+        return bench_saml.make_responses(
+            keys, metadata, base_url=BASE_URL, slug=slug, emails=emails, workers=2
+        )
 
 
 @contextmanager

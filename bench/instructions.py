@@ -39,9 +39,8 @@ from urllib.parse import urlencode
 
 from app import scim_request_log_of
 from bench import dataset
-from bench import saml as bench_saml
 from bench.beside_ceiling import _batch, _environ
-from bench.in_process import BASE_URL, SECRET_KEY, Loaded, loaded_seatgate
+from bench.in_process import Loaded, loaded_seatgate
 from bench.peers import flask_ceiling
 
 _COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
@@ -134,22 +133,10 @@ def _count_in_this_process(args: argparse.Namespace) -> None:
 
 def _sign_ins(loaded: Loaded, users: list[int], per_batch: int) -> list[list[Any]]:
     """Batches of ACS requests: one signed response per request, each usable once."""
-    keys = bench_saml.new_keys(loaded.workdir)
-    metadata, _ = bench_saml.configure_idp(
-        loaded.database, "bench", base_url=BASE_URL, secret_key=SECRET_KEY, keys=keys
-    )
-    responses = bench_saml.make_responses(
-        keys,
-        metadata,
-        base_url=BASE_URL,
-        slug="bench",
-        emails=[dataset.user_name(i) for i in users],
-        workers=2,
-    )
     form = {"Content-Type": "application/x-www-form-urlencoded"}
     environs = [
         _environ("/sso/bench/acs", form, method="POST", data=urlencode({"SAMLResponse": r}))
-        for r in responses
+        for r in loaded.signed_responses(users)
     ]
     return [environs[i : i + per_batch] for i in range(0, len(environs), per_batch)]
 

@@ -15,17 +15,14 @@ import pstats
 import random
 import time
 from collections.abc import Callable
-from pathlib import Path
 from urllib.parse import urlencode
 
 from flask.testing import FlaskClient
 from pyinstrument import Profiler
 from werkzeug.test import TestResponse
 
-from app.db import Database
 from bench import dataset
-from bench import saml as bench_saml
-from bench.in_process import BASE_URL, SECRET_KEY, loaded_seatgate
+from bench.in_process import Loaded, loaded_seatgate
 
 WARM_UP = 20  # first requests pay one-time costs (imports, caches): not the steady state
 
@@ -56,7 +53,7 @@ def main() -> None:
     args = parser.parse_args()
     with loaded_seatgate(args.database_url, args.users, log_level=args.log_level) as loaded:
         app = loaded.app
-        calls = _calls(args, loaded.database, loaded.workdir, loaded.headers)
+        calls = _calls(args, loaded)
         client = app.test_client()
         for call in calls[:WARM_UP]:
             call(client)
@@ -91,9 +88,8 @@ def _expect(response: TestResponse, status: int) -> None:
         raise RuntimeError(f"{response.status_code}: {response.get_data(as_text=True)[:500]}")
 
 
-def _calls(
-    args: argparse.Namespace, database: Database, workdir: Path, headers: dict[str, str]
-) -> list[Call]:
+def _calls(args: argparse.Namespace, loaded: Loaded) -> list[Call]:
+    headers = loaded.headers
     total = args.requests + WARM_UP
     picks = [random.randrange(args.users) for _ in range(total)]  # noqa: S311 - not secret
     users = "/scim/v2/Users"
@@ -123,18 +119,7 @@ def _calls(
     if args.scenario in makers:
         indexes = range(total) if args.scenario == "post" else picks
         return [makers[args.scenario](i) for i in indexes]
-    keys = bench_saml.new_keys(workdir)
-    metadata, _ = bench_saml.configure_idp(
-        database, "bench", base_url=BASE_URL, secret_key=SECRET_KEY, keys=keys
-    )
-    responses = bench_saml.make_responses(
-        keys,
-        metadata,
-        base_url=BASE_URL,
-        slug="bench",
-        emails=[dataset.user_name(i) for i in picks],
-        workers=2,
-    )
+    responses = loaded.signed_responses(picks)
 
     def sign_in(encoded: str) -> Call:
         # Encoded here, not by the test client per request: that is the client's work (half

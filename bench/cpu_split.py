@@ -1,0 +1,129 @@
+"""Where the CPU of a request goes, over HTTP: seatgate's workers, the database server, the
+load generator, beside the bare Flask ceiling.
+
+``python -m bench.cpu_split [--engine postgresql|sqlite] [--scenario get|filter]
+[--users N] [--seconds S] [--runs N] 2>/dev/null``
+
+Why: the ratio to the ceiling is set by all the CPU a request costs on the machine's two
+cores, not only by seatgate's Python. Profilers sample one process and, on a saturated
+machine, count a thread waiting for a core as busy; the kernel's own accounting does not.
+Each process's user and system time (``/proc/PID/stat``) is read before and after a ``wrk``
+run and grouped: ``workers`` (gunicorn), ``database`` (PostgreSQL's backends; SQLite runs
+inside the workers), ``wrk`` (the load generator, a child of this process: its time comes
+from ``getrusage``), ``other`` (everything else on the machine). Each group's time is
+divided by the requests served. Same gunicorn settings and load as ``make bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import secrets
+import tempfile
+from pathlib import Path
+
+from app.db import Database
+from app.settings import DatabaseSettings
+from bench import dataset, load
+from bench.run import DEFAULT_POSTGRES, analyze, fresh_database, gunicorn, wrk
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+DOMAIN = f"split.{dataset.DOMAIN}"
+
+
+def _group(stat: str, command: str) -> str:
+    name = stat[stat.index("(") + 1 : stat.rindex(")")]
+    if name.startswith("postgres"):
+        return "database"
+    return "workers" if "gunicorn" in command else "other"
+
+
+def _cpu_by_process() -> dict[int, tuple[str, float]]:
+    """Every process's group and CPU seconds so far (processes that vanish are skipped)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            command = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        found[int(entry)] = (_group(stat, command), (int(fields[11]) + int(fields[12])) / _TICKS)
+    return found
+
+
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def measured(url: str, mode: str, index: Path, token: str, prefix: str, seconds: int) -> str:
+    """One ``wrk`` run: requests/s and each group's CPU µs per request."""
+    before, wrk_before = _cpu_by_process(), _children_cpu()
+    result = wrk(url, mode, index, token, prefix, seconds=seconds, connections=8, threads=2)
+    after, wrk_spent = _cpu_by_process(), _children_cpu() - wrk_before
+    spent = {"workers": 0.0, "database": 0.0, "other": 0.0}
+    for pid, (group, cpu) in after.items():
+        spent[group] += cpu - before.get(pid, (group, 0.0))[1]
+    spent["wrk"] = wrk_spent
+    requests = int(result["requests"])
+    rate = requests / (result["duration_us"] / 1e6)
+    per_request = ", ".join(f"{g} {v / requests * 1e6:.0f}" for g, v in spent.items())
+    return f"{rate:,.0f} req/s; CPU µs per request: {per_request}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.cpu_split")
+    parser.add_argument("--engine", choices=("postgresql", "sqlite"), default="postgresql")
+    parser.add_argument("--scenario", choices=("get", "filter"), default="get")
+    parser.add_argument("--users", type=int, default=10000)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="seatgate-split-"))
+    url = fresh_database(args.engine, workdir, args.postgres_url)
+    database = Database(DatabaseSettings(url=url))
+    loaded = load.create_bench_organization(database, "bench-split", seats=10, domain=DOMAIN)
+    load.load_users(database, loaded, args.users)
+    database.dispose()
+    analyze(url)
+    index = dataset.write_index(workdir / "users.txt", args.users, DOMAIN)
+    env = {
+        "SEATGATE_ENV": "production",
+        "SEATGATE_SECRET_KEY": secrets.token_urlsafe(36),
+        "SEATGATE_DATABASE_URL": url,
+        "SEATGATE_BASE_URL": "http://127.0.0.1:1",
+        "SEATGATE_LIMITS_REQUESTS_PER_MINUTE": str(10**9),  # as make bench: never refuses
+    }
+    with gunicorn(
+        "split-seatgate", "app.wsgi:application", env, workers=2, ready_path="/healthz"
+    ) as s:
+        wrk(
+            s.url,
+            args.scenario,
+            index,
+            loaded.scim_token,
+            "/scim/v2",
+            seconds=2,
+            connections=8,
+            threads=2,
+        )
+        for _ in range(args.runs):
+            print(
+                f"seatgate {args.engine} {args.scenario}: "
+                + measured(s.url, args.scenario, index, loaded.scim_token, "/scim/v2", args.seconds)
+            )
+    ready = f"/Users/{dataset.resource_id(0)}"
+    with gunicorn(
+        "split-ceiling", "bench.peers.flask_ceiling:application", {}, workers=2, ready_path=ready
+    ) as c:
+        for _ in range(args.runs):
+            print("bare Flask get: " + measured(c.url, "get", index, "-", "", args.seconds))
+
+
+if __name__ == "__main__":
+    main()
