@@ -1,7 +1,7 @@
 """Where the CPU of a request goes, over HTTP: seatgate's workers, the database server, the
 load generator, beside the bare Flask ceiling.
 
-``python -m bench.cpu_split [--engine postgresql|sqlite] [--scenario get|filter]
+``python -m bench.cpu_split [--engine postgresql|sqlite] [--scenario get|filter|post]
 [--users N] [--seconds S] [--runs N] 2>/dev/null``
 
 Why: the ratio to the ceiling is set by all the CPU a request costs on the machine's two
@@ -11,7 +11,9 @@ Each process's user and system time (``/proc/PID/stat``) is read before and afte
 run and grouped: ``workers`` (gunicorn), ``database`` (PostgreSQL's backends; SQLite runs
 inside the workers), ``wrk`` (the load generator, a child of this process: its time comes
 from ``getrusage``), ``other`` (everything else on the machine). Each group's time is
-divided by the requests served. Same gunicorn settings and load as ``make bench``.
+divided by the requests served; "cores busy" is all of it over the run's wall time (2.0: the
+machine was saturated, less: requests waited on something else, such as a commit's flush to
+disk). Same gunicorn settings and load as ``make bench``.
 """
 
 from __future__ import annotations
@@ -70,15 +72,18 @@ def measured(url: str, mode: str, index: Path, token: str, prefix: str, seconds:
         spent[group] += cpu - before.get(pid, (group, 0.0))[1]
     spent["wrk"] = wrk_spent
     requests = int(result["requests"])
-    rate = requests / (result["duration_us"] / 1e6)
+    seconds = result["duration_us"] / 1e6
     per_request = ", ".join(f"{g} {v / requests * 1e6:.0f}" for g, v in spent.items())
-    return f"{rate:,.0f} req/s; CPU µs per request: {per_request}"
+    busy = sum(spent.values()) / seconds
+    return (
+        f"{requests / seconds:,.0f} req/s, {busy:.2f} cores busy; CPU µs per request: {per_request}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.cpu_split")
     parser.add_argument("--engine", choices=("postgresql", "sqlite"), default="postgresql")
-    parser.add_argument("--scenario", choices=("get", "filter"), default="get")
+    parser.add_argument("--scenario", choices=("get", "filter", "post"), default="get")
     parser.add_argument("--users", type=int, default=10000)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--runs", type=int, default=3)
