@@ -353,13 +353,17 @@ class Database:
         Why: a step whose failure must not undo what came before it in the same transaction
         (the SSO answer stays spent when its sign-in is refused) costs a savepoint instead of
         a second transaction and its commit. A seat refusal is recorded in the unit (I8),
-        after the part is undone, as :meth:`unit_of_work` records it after a rollback.
+        after the part is undone, as :meth:`unit_of_work` records it after a rollback: in a
+        savepoint of its own, so that it is recorded whole or not at all, and so that a
+        failure to record it (a lock timeout on PostgreSQL) leaves the unit able to commit
+        what came before. An aborted PostgreSQL transaction would "commit" as a rollback.
         """
         try:
             with session.begin_nested():
                 yield
         except SeatRefused as refusal:
-            record_refusal(session, refusal)
+            with session.begin_nested():
+                record_refusal(session, refusal)
             raise
 
     def fetch(self, statement: Select[Any], values: Mapping[str, Any]) -> list[Any]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from dataclasses import dataclass
 
 from flask import (
     Blueprint,
@@ -175,20 +176,69 @@ def acs(slug: str) -> ResponseReturnValue:
         jit = provider.jit_provisioning
         allow_unsolicited = provider.allow_idp_initiated
         allowed_redirects = list(provider.allowed_redirects or [])
+    outcome = _spend_and_admit(
+        sign_in,
+        organization,
+        identity,
+        jit_provisioning=jit,
+        allow_unsolicited=allow_unsolicited,
+        allowed_redirects=allowed_redirects,
+    )
+    if outcome.answer.test_mode:
+        return _test_report(slug, identity, jit_provisioning=jit)
+    if isinstance(outcome.failure, SeatRefused):  # recorded for the owners (I8)
+        return _seat_refused(outcome.failure, sign_in, slug, organization_id, identity)
+    if outcome.failure is not None or outcome.admitted is None or outcome.issued is None:
+        raise outcome.failure or RuntimeError("sign-in neither admitted nor refused")
+    trail.stored(outcome.admitted)
+    response = redirect(outcome.answer.next_url, code=303)
+    set_session_cookie(response, settings, outcome.issued)
+    return response
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """The spent answer and what became of the admission: admitted, or why not."""
+
+    answer: replay.Answer
+    admitted: trail.SignInTrail | None = None
+    issued: sessions.IssuedToken | None = None
     failure: Exception | None = None
-    with database.unit_of_work() as session:
-        answer = _spend(session, organization_id, identity, allow_unsolicited, allowed_redirects)
-        sign_in.test = answer.test_mode
-        sign_in.passed("request", "replay")
-        if not answer.test_mode:
+
+
+def _spend_and_admit(
+    sign_in: trail.SignInTrail,
+    organization: Organization,
+    identity: saml.SamlIdentity,
+    *,
+    jit_provisioning: bool,
+    allow_unsolicited: bool,
+    allowed_redirects: list[str],
+) -> _Outcome:
+    """One write unit: spend the answer, then admit the person in a savepoint
+    (:meth:`app.db.Database.attempt`). A refused or failed admission undoes only its own
+    writes and is returned, not raised, so that the spent answer commits first: a response is
+    usable once, even when its sign-in is refused. ``organization`` is the one read before
+    (the door and the token use its id and slug)."""
+    settings = settings_of(current_app)
+    database = database_of(current_app)
+    failure: Exception | None = None
+    try:
+        with database.unit_of_work() as session:
+            answer = _spend(
+                session, organization.id, identity, allow_unsolicited, allowed_redirects
+            )
+            sign_in.test = answer.test_mode
+            sign_in.passed("request", "replay")
+            if answer.test_mode:
+                return _Outcome(answer)
             try:
-                with database.attempt(session):  # refused: the answer stays spent all the same
-                    # The organization read above: the door and the token use its id and slug.
+                with database.attempt(session):
                     member = door.admit(
                         session,
                         organization,
                         identity,
-                        jit_provisioning=jit,
+                        jit_provisioning=jit_provisioning,
                         actor=_actor(identity.email or identity.name_id),
                     )
                     issued = sessions.issue(
@@ -201,18 +251,15 @@ def acs(slug: str) -> ResponseReturnValue:
                     )
                     admitted = sign_in.admitted()
                     trail.store_in(session, admitted, request_id())  # one commit for all
-            except Exception as exc:  # answered below, once the spent answer is committed
+                outcome = _Outcome(answer, admitted, issued)
+            except Exception as exc:
                 failure = exc
-    if answer.test_mode:
-        return _test_report(slug, identity, jit_provisioning=jit)
-    if isinstance(failure, SeatRefused):  # recorded for the owners in the unit above (I8)
-        return _seat_refused(failure, sign_in, slug, organization_id, identity)
-    if failure is not None:
-        raise failure
-    trail.stored(admitted)
-    response = redirect(answer.next_url, code=303)
-    set_session_cookie(response, settings, issued)
-    return response
+                outcome = _Outcome(answer, failure=exc)
+        return outcome
+    except Exception as ending:  # the unit could not commit
+        if failure is None or isinstance(failure, SeatRefused):
+            raise
+        raise failure from ending  # why the admission failed (a lost connection: 503)
 
 
 def _seat_refused(
