@@ -585,6 +585,9 @@ class DirectoryUser(Base):
         UniqueConstraint(
             "organization_id", "user_name_key", name="uq_directory_users_org_user_name_key"
         ),
+        # An organization's users in member order: SCIM's list pages (startIndex and cursor)
+        # and its totalResults count, read from the index alone (migration 0009).
+        Index("ix_directory_users_org_member", "organization_id", "member_id"),
     )
 
     member_id: Mapped[int] = mapped_column(
