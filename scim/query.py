@@ -427,7 +427,9 @@ def _users(session: Session, member_ids: list[int]) -> list[DirectoryUser]:
         .options(contains_eager(DirectoryUser.member), joinedload(DirectoryUser.values))
     ).unique()
     by_id = {user.member_id: user for user in loaded}
-    return [by_id[member_id] for member_id in member_ids]
+    # On PostgreSQL each statement of a read sees its own snapshot: a user deleted between
+    # the two is left out, as if deleted before the page was read.
+    return [by_id[member_id] for member_id in member_ids if member_id in by_id]
 
 
 def user_name_probe(search: Search) -> str | None:

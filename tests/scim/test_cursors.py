@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import delete, event
+
+from app.db import Database
+from app.models import Member
 from tests.scim.conftest import Scim, user
 from tests.scim.test_groups import make_group
 from tests.scim.test_users import assert_error
@@ -65,3 +69,31 @@ def test_group_cursors_and_refusals(scim: Scim) -> None:
         "Group",
         "Group",
     ]
+
+
+def test_a_user_deleted_while_a_page_is_read_is_left_out(scim: Scim, database: Database) -> None:
+    """The page's ids are read first, then its users: a user deleted in between (another
+    request's DELETE, committed meanwhile) is left out of the page, as if deleted just
+    before it, where the engine's snapshot lets the second read see the delete; never a 500.
+    """
+    ids = [scim.create(f"user{number}@acme.example.com")["id"] for number in range(3)]
+    deleted: list[str] = []
+
+    def delete_after_the_ids(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not deleted and "OFFSET" in statement.upper() and "count(" not in statement:
+            deleted.append(ids[1])
+            with database.unit_of_work() as session:  # a connection and commit of its own
+                session.execute(delete(Member).where(Member.email == "user1@acme.example.com"))
+
+    event.listen(database.engine, "after_cursor_execute", delete_after_the_ids)
+    try:
+        page = scim.get("/Users", startIndex="1", count="2")
+    finally:
+        event.remove(database.engine, "after_cursor_execute", delete_after_the_ids)
+    assert page.status_code == 200 and deleted
+    served = [resource["id"] for resource in page.get_json()["Resources"]]
+    if database.dialect == "postgresql":  # each statement of a read sees its own snapshot
+        assert served == [ids[0]]
+    else:  # one read transaction, one snapshot: the page as it was when it began
+        assert served == ids[:2]
+    assert scim.get(f"/Users/{ids[1]}").status_code == 404
