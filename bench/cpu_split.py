@@ -28,7 +28,7 @@ from pathlib import Path
 from app.db import Database
 from app.settings import DatabaseSettings
 from bench import dataset, load
-from bench.run import DEFAULT_POSTGRES, analyze, fresh_database, gunicorn, wrk
+from bench.run import DEFAULT_POSTGRES, analyze, fresh_database, gunicorn, seatgate_env, wrk
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 DOMAIN = f"split.{dataset.DOMAIN}"
@@ -97,13 +97,7 @@ def main() -> None:
     database.dispose()
     analyze(url)
     index = dataset.write_index(workdir / "users.txt", args.users, DOMAIN)
-    env = {
-        "SEATGATE_ENV": "production",
-        "SEATGATE_SECRET_KEY": secrets.token_urlsafe(36),
-        "SEATGATE_DATABASE_URL": url,
-        "SEATGATE_BASE_URL": "http://127.0.0.1:1",
-        "SEATGATE_LIMITS_REQUESTS_PER_MINUTE": str(10**9),  # as make bench: never refuses
-    }
+    env = seatgate_env(url, "http://127.0.0.1:1", secrets.token_urlsafe(36))
     with gunicorn(
         "split-seatgate", "app.wsgi:application", env, workers=2, ready_path="/healthz"
     ) as s:

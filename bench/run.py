@@ -169,6 +169,19 @@ def gunicorn(
         log.close()
 
 
+def seatgate_env(url: str, base_url: str, secret_key: str) -> dict[str, str]:
+    """How the bench serves seatgate: production settings on ``url``."""
+    return {
+        "SEATGATE_ENV": "production",
+        "SEATGATE_SECRET_KEY": secret_key,
+        "SEATGATE_DATABASE_URL": url,
+        "SEATGATE_BASE_URL": base_url,
+        # One token drives far more than the production budget (12,000 a minute): a limit this
+        # high keeps the limiter's work in every request without ever refusing one.
+        "SEATGATE_LIMITS_REQUESTS_PER_MINUTE": str(10**9),
+    }
+
+
 def _wait_ready(served: Served, path: str, token: str | None) -> None:
     deadline = time.monotonic() + 180
     headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -464,19 +477,10 @@ def run_engine(bench: Bench, engine: str, peers: dict[str, Served], idp_keys: An
         organizations.append(BenchOrganization(loaded, users, index, metadata, saml_settings))
     analyze(url)
     scim2_index = dataset.write_index(bench.workdir / "peer-users.txt", args.peer_users)
-    env = {
-        "SEATGATE_ENV": "production",
-        "SEATGATE_SECRET_KEY": bench.secret_key,
-        "SEATGATE_DATABASE_URL": url,
-        "SEATGATE_BASE_URL": base_url,
-        # One token drives far more than the production budget (12,000 a minute): a limit this
-        # high keeps the limiter's work in every request without ever refusing one.
-        "SEATGATE_LIMITS_REQUESTS_PER_MINUTE": str(10**9),
-    }
     with gunicorn(
         f"seatgate-{engine}",
         "app.wsgi:application",
-        env,
+        seatgate_env(url, base_url, bench.secret_key),
         workers=args.workers,
         ready_path="/healthz",
         port=port,

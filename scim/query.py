@@ -402,6 +402,9 @@ def _general_search(
     return _total(session, condition), page, None
 
 
+_members = Member.__table__
+
+
 def _matching(condition: ColumnElement[bool], column: Any, *order: Any) -> Select[Any]:
     """``column`` (the member id, or a count) over the users ``condition`` matches, in
     ``order``. The members table is joined only when the filter or the sort reads it: the
@@ -411,9 +414,6 @@ def _matching(condition: ColumnElement[bool], column: Any, *order: Any) -> Selec
     if any(_members in find_tables(clause, check_columns=True) for clause in (condition, *order)):
         statement = statement.join(Member, Member.id == DirectoryUser.member_id)
     return statement.order_by(*order) if order else statement
-
-
-_members = Member.__table__
 
 
 def _users(session: Session, member_ids: list[int]) -> list[DirectoryUser]:

@@ -35,10 +35,9 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
 from app import database_of, sessions, settings_of, waiting_list
-from app.errors import ContractLapsed, MemberInactive, NoFreeSeat, NotFound, SeatRefused
+from app.errors import ContractLapsed, MemberInactive, NoFreeSeat, SeatRefused
 from app.ledger import Actor
 from app.models import IdentityProvider, Organization, Source, utcnow
-from app.organizations import get_organization
 from app.web import request_id, set_session_cookie
 from sso import compiled_xml, door, replay, saml, trail
 from sso.errors import (
@@ -76,13 +75,6 @@ def _register_wellknown(state: BlueprintSetupState) -> None:
 
 def _endpoints(slug: str) -> saml.SpEndpoints:
     return saml.SpEndpoints(base_url=settings_of(current_app).base_url, slug=slug)
-
-
-def _organization(session: Session, slug: str) -> Organization:
-    try:
-        return get_organization(session, slug)
-    except NotFound as exc:
-        raise SsoNotConfigured(f"no organization {slug!r}") from exc
 
 
 def _configured(
@@ -172,38 +164,34 @@ def acs(slug: str) -> ResponseReturnValue:
         )
         sign_in.subject = identity.email or identity.name_id
         sign_in.passed(*trail.RESPONSE_CHECKS)
-        organization_id = organization.id
         jit = provider.jit_provisioning
         allow_unsolicited = provider.allow_idp_initiated
         allowed_redirects = list(provider.allowed_redirects or [])
-    outcome = _spend_and_admit(
-        sign_in,
-        organization,
-        identity,
-        jit_provisioning=jit,
-        allow_unsolicited=allow_unsolicited,
-        allowed_redirects=allowed_redirects,
-    )
-    if outcome.answer.test_mode:
-        return _test_report(slug, identity, jit_provisioning=jit)
-    if isinstance(outcome.failure, SeatRefused):  # recorded for the owners (I8)
-        return _seat_refused(outcome.failure, sign_in, slug, organization_id, identity)
-    if outcome.failure is not None or outcome.admitted is None or outcome.issued is None:
-        raise outcome.failure or RuntimeError("sign-in neither admitted nor refused")
-    trail.stored(outcome.admitted)
-    response = redirect(outcome.answer.next_url, code=303)
-    set_session_cookie(response, settings, outcome.issued)
+    try:
+        answer, admission = _spend_and_admit(
+            sign_in,
+            organization,
+            identity,
+            jit_provisioning=jit,
+            allow_unsolicited=allow_unsolicited,
+            allowed_redirects=allowed_redirects,
+        )
+    except SeatRefused as refusal:  # recorded for the owners with the spent answer (I8)
+        return _seat_refused(refusal, sign_in, organization, identity)
+    if admission is None:
+        return _test_report(organization, identity, jit_provisioning=jit)
+    trail.stored(admission.sign_in)
+    response = redirect(answer.next_url, code=303)
+    set_session_cookie(response, settings, admission.token)
     return response
 
 
 @dataclass(frozen=True)
-class _Outcome:
-    """The spent answer and what became of the admission: admitted, or why not."""
+class _Admission:
+    """A person let in: the sign-in's trail as stored, and their session token."""
 
-    answer: replay.Answer
-    admitted: trail.SignInTrail | None = None
-    issued: sessions.IssuedToken | None = None
-    failure: Exception | None = None
+    sign_in: trail.SignInTrail
+    token: sessions.IssuedToken
 
 
 def _spend_and_admit(
@@ -214,12 +202,12 @@ def _spend_and_admit(
     jit_provisioning: bool,
     allow_unsolicited: bool,
     allowed_redirects: list[str],
-) -> _Outcome:
+) -> tuple[replay.Answer, _Admission | None]:
     """One write unit: spend the answer, then admit the person in a savepoint
     (:meth:`app.db.Database.attempt`). A refused or failed admission undoes only its own
-    writes and is returned, not raised, so that the spent answer commits first: a response is
-    usable once, even when its sign-in is refused. ``organization`` is the one read before
-    (the door and the token use its id and slug)."""
+    writes and is raised once the spent answer is committed: a response is usable once, even
+    when its sign-in is refused. No admission for a test sign-in. ``organization`` is the one
+    read before (the door and the token use its id and slug)."""
     settings = settings_of(current_app)
     database = database_of(current_app)
     failure: Exception | None = None
@@ -231,7 +219,7 @@ def _spend_and_admit(
             sign_in.test = answer.test_mode
             sign_in.passed("request", "replay")
             if answer.test_mode:
-                return _Outcome(answer)
+                return answer, None
             try:
                 with database.attempt(session):
                     member = door.admit(
@@ -241,32 +229,24 @@ def _spend_and_admit(
                         jit_provisioning=jit_provisioning,
                         actor=_actor(identity.email or identity.name_id),
                     )
-                    issued = sessions.issue(
-                        session,
-                        settings,
-                        organization,
-                        member,
-                        name_id=identity.name_id,
-                        session_index=identity.session_index,
-                    )
+                    token = door.issue_session(session, settings, organization, member, identity)
                     admitted = sign_in.admitted()
                     trail.store_in(session, admitted, request_id())  # one commit for all
-                outcome = _Outcome(answer, admitted, issued)
-            except Exception as exc:
+            except Exception as exc:  # raised below, once the spent answer is committed
                 failure = exc
-                outcome = _Outcome(answer, failure=exc)
-        return outcome
     except Exception as ending:  # the unit could not commit
         if failure is None or isinstance(failure, SeatRefused):
             raise
         raise failure from ending  # why the admission failed (a lost connection: 503)
+    if failure is not None:
+        raise failure
+    return answer, _Admission(admitted, token)
 
 
 def _seat_refused(
     refusal: SeatRefused,
     sign_in: trail.SignInTrail,
-    slug: str,
-    organization_id: int,
+    organization: Organization,
     identity: saml.SamlIdentity,
 ) -> ResponseReturnValue:
     """Keep the person for when seats are added; an Owner still reaches billing, or nobody
@@ -277,16 +257,14 @@ def _seat_refused(
         with database.unit_of_work() as session:
             waiting_list.wait_for_sign_in(
                 session,
-                organization_id,
+                organization.id,
                 email=identity.email or "",
                 name_id=identity.name_id,
                 display_name=identity.display_name,
                 attributes=identity.attributes,
             )
     with database.unit_of_work() as session:
-        owner_session = door.billing_only_session(
-            session, settings, _organization(session, slug), identity
-        )
+        owner_session = door.billing_only_session(session, settings, organization, identity)
     if owner_session is None:
         raise refusal
     sign_in.refused("seat", refusal.message, error_id="")
@@ -322,19 +300,20 @@ def _spend(
         raise ReplayedAssertion(f"assertion {identity.assertion_id!r} already used") from exc
 
 
-def _test_report(slug: str, identity: saml.SamlIdentity, *, jit_provisioning: bool) -> str:
+def _test_report(
+    organization: Organization, identity: saml.SamlIdentity, *, jit_provisioning: bool
+) -> str:
     """A test sign-in from a setup page: run the door's checks, admit nobody, show each step."""
     sign_in = trail.current()
     assert sign_in is not None
     with database_of(current_app).unit_of_work(write=False) as session:
-        organization = _organization(session, slug)
         sign_in.steps.extend(
             door.rehearse(session, organization, identity, jit_provisioning=jit_provisioning)
         )
     sign_in.outcome = "test_passed" if all(s.passed for s in sign_in.steps) else "test_refused"
     return render_template(
         "sso/test_report.html",
-        organization=slug,
+        organization=organization.slug,
         steps=sign_in.steps,
         outcome=sign_in.outcome,
         identity=identity,

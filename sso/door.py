@@ -115,6 +115,20 @@ def billing_only_session(
     member = find_member(session, organization, identity.email.strip().casefold())
     if member is None or not member.active or member.role not in sessions.OWNER_ROLES:
         return None
+    return issue_session(session, settings, organization, member, identity, billing_only=True)
+
+
+def issue_session(
+    session: Session,
+    settings: Settings,
+    organization: Organization,
+    member: Member,
+    identity: SamlIdentity,
+    *,
+    billing_only: bool = False,
+) -> IssuedToken:
+    """``member``'s gateway session, tied to the IdP's NameID and SessionIndex of this sign-in
+    (single logout ends it by them)."""
     return sessions.issue(
         session,
         settings,
@@ -122,7 +136,7 @@ def billing_only_session(
         member,
         name_id=identity.name_id,
         session_index=identity.session_index,
-        billing_only=True,
+        billing_only=billing_only,
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -38,11 +39,17 @@ def _xmlsec1_installed() -> None:
     require_peer("SAML", None if XMLSEC1 else "xmlsec1 not installed (Debian package xmlsec1)")
 
 
-@pytest.fixture
-def app(database_url: str) -> Iterator[Flask]:
-    flask_app = create_app({"env": "test", "database": {"url": database_url}, "base_url": BASE_URL})
+def sso_app(database_url: str, **database: Any) -> Iterator[Flask]:
+    """The SSO tests' app on ``database_url`` (more database settings in ``database``)."""
+    settings = {"url": database_url, **database}
+    flask_app = create_app({"env": "test", "database": settings, "base_url": BASE_URL})
     yield flask_app
     database_of(flask_app).dispose()
+
+
+@pytest.fixture
+def app(database_url: str) -> Iterator[Flask]:
+    yield from sso_app(database_url)
 
 
 @pytest.fixture(scope="session")

@@ -16,14 +16,14 @@ import pytest
 from flask import Flask
 from sqlalchemy import create_engine, func, select, text
 
-from app import create_app, database_of, sessions
+from app import sessions
 from app.alerts import triggers
 from app.db import Database
 from app.ledger import add_purchased
 from app.models import Member, SeatAssignment, SeatEvent, SeenAssertion, SignInSession
 from sso.providers import PolicyChange
 from tests.factories import OPERATOR
-from tests.sso.conftest import BASE_URL, Door, SetPolicy
+from tests.sso.conftest import Door, SetPolicy, sso_app
 
 ALICE = "alice@acme.example.com"
 BOB = "bob@acme.example.com"
@@ -35,10 +35,7 @@ TABLES = (Member, SeatAssignment, SeatEvent, SeenAssertion, SignInSession)
 def app(database_url: str) -> Iterator[Flask]:
     """As the SSO tests' app, with a 1-second statement and lock timeout (the production
     bound on any one wait), so a test can make a statement wait out its lock."""
-    settings = {"url": database_url, "statement_timeout": 1}
-    flask_app = create_app({"env": "test", "database": settings, "base_url": BASE_URL})
-    yield flask_app
-    database_of(flask_app).dispose()
+    yield from sso_app(database_url, statement_timeout=1)
 
 
 def rows(database: Database) -> dict[str, int]:
