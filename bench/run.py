@@ -147,7 +147,9 @@ def gunicorn(
         "warning",
         module,
     ]
-    log = open(ROOT / "bench" / "out" / f"{name}.log", "ab")  # noqa: SIM115 - closed below
+    logs = ROOT / "bench" / "out"
+    logs.mkdir(exist_ok=True)  # a fresh checkout has none (bench.cpu_split runs servers too)
+    log = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
         command,
         cwd=ROOT,
