@@ -174,7 +174,7 @@ def _groups_document(dialect: str) -> Any:
 
 
 @functools.cache
-def _record_statement(dialect: str, key: str, for_token: bool) -> Select[Any]:
+def record_statement(dialect: str, key: str, for_token: bool) -> Select[Any]:
     """The rows of one user found by ``key`` (``resource_id`` or ``user_name_key``).
 
     Built once per engine and variant, then reused as is. ``for_token``: the organization is
@@ -244,7 +244,7 @@ def read_user(
     """The user with this id or ``userName`` (compared case-insensitively, as SCIM says) in
     this organization, with its groups: one indexed statement."""
     key, value = _lookup(resource_id, user_name)
-    statement = _record_statement(_dialect(session), key, False)
+    statement = record_statement(_dialect(session), key, False)
     rows = session.execute(statement, {"key": value, "organization_id": organization_id})
     return _one_record(rows.all())
 
@@ -264,7 +264,7 @@ def read_user_for_token(
     session: it runs as a :class:`~app.db.PlainRead`, outside any transaction.
     """
     key, value = _lookup(resource_id, user_name)
-    statement = _record_statement(database.dialect, key, True)
+    statement = record_statement(database.dialect, key, True)
     rows = database.fetch(statement, {"key": value, "digest": digest})
     caller = accepted(rows[0] if rows else None, digest)
     return (caller, _one_record(rows)) if caller is not None else (None, None)

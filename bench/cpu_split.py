@@ -23,6 +23,7 @@ import os
 import resource
 import secrets
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from app.db import Database
@@ -62,21 +63,40 @@ def _children_cpu() -> float:
     return used.ru_utime + used.ru_stime
 
 
-def measured(url: str, mode: str, index: Path, token: str, prefix: str, seconds: int) -> str:
-    """One ``wrk`` run: requests/s and each group's CPU µs per request."""
+@dataclass(frozen=True)
+class Split:
+    """One ``wrk`` run: the rate, how busy the machine was, each group's CPU per request."""
+
+    per_second: float
+    busy: float
+    per_request_us: dict[str, float]
+
+    def line(self) -> str:
+        groups = ", ".join(f"{g} {v:.0f}" for g, v in self.per_request_us.items())
+        return (
+            f"{self.per_second:,.0f} req/s, {self.busy:.2f} cores busy; "
+            f"CPU µs per request: {groups}"
+        )
+
+
+def measured(url: str, mode: str, index: Path, token: str, prefix: str, seconds: int) -> Split:
+    """One ``wrk`` run, refused if any request failed (a failed request costs less)."""
     before, wrk_before = _cpu_by_process(), _children_cpu()
     result = wrk(url, mode, index, token, prefix, seconds=seconds, connections=8, threads=2)
     after, wrk_spent = _cpu_by_process(), _children_cpu() - wrk_before
+    failed = {k: v for k, v in result.items() if k.startswith("errors_") and v}
+    if failed:
+        raise RuntimeError(f"{url}{prefix} {mode}: requests failed: {failed}")
     spent = {"workers": 0.0, "database": 0.0, "other": 0.0}
     for pid, (group, cpu) in after.items():
         spent[group] += cpu - before.get(pid, (group, 0.0))[1]
     spent["wrk"] = wrk_spent
     requests = int(result["requests"])
-    seconds = result["duration_us"] / 1e6
-    per_request = ", ".join(f"{g} {v / requests * 1e6:.0f}" for g, v in spent.items())
-    busy = sum(spent.values()) / seconds
-    return (
-        f"{requests / seconds:,.0f} req/s, {busy:.2f} cores busy; CPU µs per request: {per_request}"
+    seconds_run = result["duration_us"] / 1e6
+    return Split(
+        per_second=requests / seconds_run,
+        busy=sum(spent.values()) / seconds_run,
+        per_request_us={g: v / requests * 1e6 for g, v in spent.items()},
     )
 
 
@@ -114,14 +134,16 @@ def main() -> None:
         for _ in range(args.runs):
             print(
                 f"seatgate {args.engine} {args.scenario}: "
-                + measured(s.url, args.scenario, index, loaded.scim_token, "/scim/v2", args.seconds)
+                + measured(
+                    s.url, args.scenario, index, loaded.scim_token, "/scim/v2", args.seconds
+                ).line()
             )
     ready = f"/Users/{dataset.resource_id(0)}"
     with gunicorn(
         "split-ceiling", "bench.peers.flask_ceiling:application", {}, workers=2, ready_path=ready
     ) as c:
         for _ in range(args.runs):
-            print("bare Flask get: " + measured(c.url, "get", index, "-", "", args.seconds))
+            print("bare Flask get: " + measured(c.url, "get", index, "-", "", args.seconds).line())
 
 
 if __name__ == "__main__":
