@@ -6,7 +6,8 @@ import datetime as dt
 import time
 from collections.abc import Iterable
 
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from app.db import Database
@@ -89,3 +90,19 @@ def wait_until_another_waits_on_a_lock(session: Session) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("no other transaction ever waited on this one's locks")
+
+
+def kill_connections_to(database: Database) -> None:
+    """End every other server-side connection to the database (PostgreSQL), as a restart
+    or a network cut would: pooled connections are dead until replaced."""
+    name = make_url(database.engine.url).database
+    admin = create_engine(database.engine.url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": name},
+        )
+    admin.dispose()

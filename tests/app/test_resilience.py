@@ -13,14 +13,13 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 from app import create_app, database_of, db
 from app.api.auth import mint_api_token
 from app.db import Database
 from app.models import Member, Organization
-from tests.factories import make_org
+from tests.factories import kill_connections_to, make_org
 from tests.peers import free_port
 from tests.scim.conftest import CORE, ERROR, issue_token
 
@@ -179,17 +178,3 @@ def test_postgresql_statements_are_bounded(database_url: str) -> None:
             assert session.scalar(text("SHOW lock_timeout")) == "3s"
     finally:
         database_of(bounded).dispose()
-
-
-def kill_connections_to(database: Database) -> None:
-    name = make_url(database.engine.url).database
-    admin = create_engine(database.engine.url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(
-            text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = :name AND pid <> pg_backend_pid()"
-            ),
-            {"name": name},
-        )
-    admin.dispose()

@@ -16,7 +16,7 @@ from app.connection_logs import ScimRequestRecorder, scim_request_row
 from app.db import Database
 from app.models import ScimRequestLog
 from app.settings import DatabaseSettings
-from tests.factories import make_org
+from tests.factories import kill_connections_to, make_org
 
 
 def row(org_id: int, number: int) -> dict[str, object]:
@@ -62,6 +62,19 @@ def test_rows_wait_in_the_buffer_and_one_flush_writes_them_in_order(
         body = session.scalar(select(ScimRequestLog.body).limit(1))
     assert body == {"userName": "jdoe", "password": "[redacted]"}
     assert recorder.flush() == 0
+
+
+@pytest.mark.postgresql_only  # a server-side connection to kill exists on PostgreSQL only
+def test_rows_whose_connection_died_are_kept_and_written_on_a_new_one(
+    database: Database, recorder: ScimRequestRecorder, org_id: int
+) -> None:
+    recorder.record(row(org_id, 1))
+    assert recorder.flush() == 1  # the pool now holds a connection used a moment ago
+    kill_connections_to(database)  # so it is reused without a ping, and fails mid-write
+    recorder.record(row(org_id, 2))
+    assert recorder.flush() == 0  # an outage: the row stays pending
+    assert recorder.flush() == 1  # on a new connection
+    assert stored_paths(database) == ["/scim/v2/Users/1", "/scim/v2/Users/2"]
 
 
 def test_the_background_thread_writes_without_being_asked(database: Database, org_id: int) -> None:
