@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import secrets
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,14 @@ from pathlib import Path
 from app.db import Database
 from app.settings import DatabaseSettings
 from bench import dataset, load
-from bench.run import DEFAULT_POSTGRES, analyze, fresh_database, gunicorn, seatgate_env, wrk
+from bench.run import (
+    DEFAULT_POSTGRES,
+    analyze,
+    fresh_database,
+    serve_ceiling,
+    serve_seatgate,
+    wrk,
+)
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 DOMAIN = f"split.{dataset.DOMAIN}"
@@ -100,6 +106,20 @@ def measured(url: str, mode: str, index: Path, token: str, prefix: str, seconds:
     )
 
 
+def load_organization(
+    engine: str, workdir: Path, users: int, postgres_url: str
+) -> tuple[str, load.LoadedOrganization, Path]:
+    """A fresh bench database with one organization of ``users`` users, analyzed as a server
+    in use would be: its URL, the organization, and the index file ``wrk`` picks users from."""
+    url = fresh_database(engine, workdir, postgres_url)
+    database = Database(DatabaseSettings(url=url))
+    loaded = load.create_bench_organization(database, "bench-split", seats=10, domain=DOMAIN)
+    load.load_users(database, loaded, users)
+    database.dispose()
+    analyze(url)
+    return url, loaded, dataset.write_index(workdir / "users.txt", users, DOMAIN)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.cpu_split")
     parser.add_argument("--engine", choices=("postgresql", "sqlite"), default="postgresql")
@@ -110,38 +130,14 @@ def main() -> None:
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="seatgate-split-"))
-    url = fresh_database(args.engine, workdir, args.postgres_url)
-    database = Database(DatabaseSettings(url=url))
-    loaded = load.create_bench_organization(database, "bench-split", seats=10, domain=DOMAIN)
-    load.load_users(database, loaded, args.users)
-    database.dispose()
-    analyze(url)
-    index = dataset.write_index(workdir / "users.txt", args.users, DOMAIN)
-    env = seatgate_env(url, "http://127.0.0.1:1", secrets.token_urlsafe(36))
-    with gunicorn(
-        "split-seatgate", "app.wsgi:application", env, workers=2, ready_path="/healthz"
-    ) as s:
-        wrk(
-            s.url,
-            args.scenario,
-            index,
-            loaded.scim_token,
-            "/scim/v2",
-            seconds=2,
-            connections=8,
-            threads=2,
-        )
+    url, loaded, index = load_organization(args.engine, workdir, args.users, args.postgres_url)
+    token = loaded.scim_token
+    with serve_seatgate("split-seatgate", url, workers=2) as s:
+        wrk(s.url, args.scenario, index, token, "/scim/v2", seconds=2, connections=8, threads=2)
         for _ in range(args.runs):
-            print(
-                f"seatgate {args.engine} {args.scenario}: "
-                + measured(
-                    s.url, args.scenario, index, loaded.scim_token, "/scim/v2", args.seconds
-                ).line()
-            )
-    ready = f"/Users/{dataset.resource_id(0)}"
-    with gunicorn(
-        "split-ceiling", "bench.peers.flask_ceiling:application", {}, workers=2, ready_path=ready
-    ) as c:
+            split = measured(s.url, args.scenario, index, token, "/scim/v2", args.seconds)
+            print(f"seatgate {args.engine} {args.scenario}: {split.line()}")
+    with serve_ceiling("split-ceiling", workers=2) as c:
         for _ in range(args.runs):
             print("bare Flask get: " + measured(c.url, "get", index, "-", "", args.seconds).line())
 

@@ -30,14 +30,16 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
-
-from app.db import Database
-from app.settings import DatabaseSettings
-from bench import dataset, load
-from bench.cpu_split import DOMAIN, Split, measured
+from bench.cpu_split import Split, load_organization, measured
 from bench.peers import floor
-from bench.run import DEFAULT_POSTGRES, analyze, fresh_database, gunicorn, seatgate_env, wrk
+from bench.run import (
+    DEFAULT_POSTGRES,
+    gunicorn,
+    serve_ceiling,
+    serve_scim2_server,
+    serve_seatgate,
+    wrk,
+)
 
 # A seatgate create runs its token's read, then 9 statements in its transaction: the checks
 # before it writes, 7 writes (member, user, values, seat claim, assignment, ledger event,
@@ -67,26 +69,11 @@ def main() -> None:
     if not statements or statements[0] < 1:
         parser.error("--statements: a comma-separated list of counts of at least 1")
     workdir = Path(tempfile.mkdtemp(prefix="seatgate-floors-"))
-    url = fresh_database("postgresql", workdir, args.postgres_url)
-    database = Database(DatabaseSettings(url=url))
-    loaded = load.create_bench_organization(database, "bench-floors", seats=10, domain=DOMAIN)
-    load.load_users(database, loaded, args.users)
-    database.dispose()
-    analyze(url)
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1)) as connection:
-        floor.create_table(connection)
-    index = dataset.write_index(workdir / "users.txt", args.users, DOMAIN)
+    url, loaded, index = load_organization("postgresql", workdir, args.users, args.postgres_url)
+    floor.create_table(url)
     peer_token = secrets.token_urlsafe(24)
     with ExitStack() as servers:
-        seatgate = servers.enter_context(
-            gunicorn(
-                "floors-seatgate",
-                "app.wsgi:application",
-                seatgate_env(url, "http://127.0.0.1:1", secrets.token_urlsafe(36)),
-                workers=2,
-                ready_path="/healthz",
-            )
-        )
+        seatgate = servers.enter_context(serve_seatgate("floors-seatgate", url, workers=2))
         floors = servers.enter_context(
             gunicorn(
                 "floors-floor",
@@ -96,23 +83,9 @@ def main() -> None:
                 ready_path="/ready",
             )
         )
-        ceiling = servers.enter_context(
-            gunicorn(
-                "floors-ceiling",
-                "bench.peers.flask_ceiling:application",
-                {},
-                workers=2,
-                ready_path=f"/Users/{dataset.resource_id(0)}",
-            )
-        )
+        ceiling = servers.enter_context(serve_ceiling("floors-ceiling", workers=2))
         scim2 = servers.enter_context(
-            gunicorn(
-                "floors-scim2-server",
-                "bench.peers.scim2_server_app:application",
-                {"BENCH_USERS": str(args.users), "BENCH_TOKEN": peer_token},
-                workers=2,
-                ready_path="/v2/ServiceProviderConfig",
-            )
+            serve_scim2_server("floors-scim2-server", users=args.users, token=peer_token, workers=2)
         )
         token = loaded.scim_token
         contenders = [

@@ -27,7 +27,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from http.client import HTTPConnection
 from pathlib import Path
@@ -171,17 +171,49 @@ def gunicorn(
         log.close()
 
 
-def seatgate_env(url: str, base_url: str, secret_key: str) -> dict[str, str]:
-    """How the bench serves seatgate: production settings on ``url``."""
-    return {
+def serve_seatgate(
+    name: str,
+    url: str,
+    *,
+    workers: int,
+    base_url: str = "http://127.0.0.1:1",
+    secret_key: str | None = None,
+    port: int | None = None,
+) -> AbstractContextManager[Served]:
+    """seatgate as the bench serves it: production settings on ``url``."""
+    env = {
         "SEATGATE_ENV": "production",
-        "SEATGATE_SECRET_KEY": secret_key,
+        "SEATGATE_SECRET_KEY": secret_key or secrets.token_urlsafe(36),
         "SEATGATE_DATABASE_URL": url,
         "SEATGATE_BASE_URL": base_url,
         # One token drives far more than the production budget (12,000 a minute): a limit this
         # high keeps the limiter's work in every request without ever refusing one.
         "SEATGATE_LIMITS_REQUESTS_PER_MINUTE": str(10**9),
     }
+    return gunicorn(
+        name, "app.wsgi:application", env, workers=workers, ready_path="/healthz", port=port
+    )
+
+
+def serve_ceiling(name: str, *, workers: int) -> AbstractContextManager[Served]:
+    """The bare Flask app answering a fixed User body: the framework's ceiling."""
+    ready = f"/Users/{dataset.resource_id(0)}"
+    return gunicorn(
+        name, "bench.peers.flask_ceiling:application", {}, workers=workers, ready_path=ready
+    )
+
+
+def serve_scim2_server(
+    name: str, *, users: int, token: str, workers: int
+) -> AbstractContextManager[Served]:
+    """scim2-server's in-memory store holding the first ``users`` bench users."""
+    return gunicorn(
+        name,
+        "bench.peers.scim2_server_app:application",
+        {"BENCH_USERS": str(users), "BENCH_TOKEN": token},
+        workers=workers,
+        ready_path="/v2/ServiceProviderConfig",
+    )
 
 
 def _wait_ready(served: Served, path: str, token: str | None) -> None:
@@ -479,12 +511,12 @@ def run_engine(bench: Bench, engine: str, peers: dict[str, Served], idp_keys: An
         organizations.append(BenchOrganization(loaded, users, index, metadata, saml_settings))
     analyze(url)
     scim2_index = dataset.write_index(bench.workdir / "peer-users.txt", args.peer_users)
-    with gunicorn(
+    with serve_seatgate(
         f"seatgate-{engine}",
-        "app.wsgi:application",
-        seatgate_env(url, base_url, bench.secret_key),
+        url,
         workers=args.workers,
-        ready_path="/healthz",
+        base_url=base_url,
+        secret_key=bench.secret_key,
         port=port,
     ) as seatgate:
         ours = [
@@ -687,22 +719,11 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         bench = Bench(args, report, workdir)
         idp_keys = bench_saml.new_keys(workdir)
-        peer_env = {"BENCH_USERS": str(args.peer_users), "BENCH_TOKEN": args.peer_token}
         with (
-            gunicorn(
-                "scim2-server",
-                "bench.peers.scim2_server_app:application",
-                peer_env,
-                workers=args.workers,
-                ready_path="/v2/ServiceProviderConfig",
+            serve_scim2_server(
+                "scim2-server", users=args.peer_users, token=args.peer_token, workers=args.workers
             ) as scim2,
-            gunicorn(
-                "flask",
-                "bench.peers.flask_ceiling:application",
-                {},
-                workers=args.workers,
-                ready_path=f"/Users/{dataset.resource_id(0)}",
-            ) as flask,
+            serve_ceiling("flask", workers=args.workers) as flask,
         ):
             peers = {"scim2-server": scim2, "flask": flask}
             for engine in args.engines:

@@ -28,7 +28,8 @@ from typing import Any
 
 import psycopg
 from flask import Flask, Response, request
-from sqlalchemy import create_engine
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+from sqlalchemy.engine import make_url
 
 from app.db import PlainRead
 from app.directory import record_statement
@@ -45,36 +46,42 @@ _STATEMENT = record_statement("postgresql", "resource_id", True)  # seatgate's G
 _MEMBER_ID = [str(column.key) for column in _STATEMENT.selected_columns].index("member_id")
 
 
+# Compiled once, for the driver the floor runs it on.
+_READ = PlainRead(_STATEMENT, PGDialect_psycopg())
+
+
 @dataclass(frozen=True)
 class _Kept:
-    """What a worker keeps between requests, as seatgate keeps its own: one connection, one
-    cursor, the statement compiled once."""
+    """What a worker keeps between requests, as seatgate keeps its own: one connection and
+    one cursor."""
 
     connection: psycopg.Connection[Any]
     cursor: psycopg.Cursor[Any]
-    read: PlainRead
 
 
 _kept: dict[int, _Kept] = {}  # by process: a connection does not survive a fork
 
 
-def create_table(connection: psycopg.Connection[Any]) -> None:
+def connect(url: str) -> psycopg.Connection[Any]:
+    """An autocommit psycopg connection to ``url`` (a SQLAlchemy ``postgresql+psycopg`` URL)."""
+    libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return psycopg.connect(libpq, autocommit=True)
+
+
+def create_table(url: str) -> None:
     """The table the POST floor writes to: a key, a unique id (an index to keep) and a body."""
-    connection.execute(
-        f"CREATE TABLE IF NOT EXISTS {FLOOR_TABLE} (id bigserial PRIMARY KEY, "
-        "resource_id text NOT NULL UNIQUE, user_name text NOT NULL, body jsonb NOT NULL)"
-    )
+    with connect(url) as connection:
+        connection.execute(
+            f"CREATE TABLE IF NOT EXISTS {FLOOR_TABLE} (id bigserial PRIMARY KEY, "
+            "resource_id text NOT NULL UNIQUE, user_name text NOT NULL, body jsonb NOT NULL)"
+        )
 
 
 def _worker() -> _Kept:
     kept = _kept.get(os.getpid())
     if kept is None:
-        url = os.environ["FLOOR_DATABASE_URL"]
-        connection = psycopg.connect(
-            url.replace("postgresql+psycopg://", "postgresql://", 1), autocommit=True
-        )
-        read = PlainRead(_STATEMENT, create_engine(url).dialect)
-        kept = _kept[os.getpid()] = _Kept(connection, connection.cursor(), read)
+        connection = connect(os.environ["FLOOR_DATABASE_URL"])
+        kept = _kept[os.getpid()] = _Kept(connection, connection.cursor())
     return kept
 
 
@@ -91,9 +98,9 @@ def get_user(resource_id: str) -> Response:
     digest = presented_digest(presented)
     if digest is None:
         return Response(status=401)
-    kept = _worker()
-    kept.cursor.execute(kept.read.sql, kept.read.parameters({"key": resource_id, "digest": digest}))
-    rows = kept.cursor.fetchall()
+    cursor = _worker().cursor
+    cursor.execute(_READ.sql, _READ.parameters({"key": resource_id, "digest": digest}))
+    rows = cursor.fetchall()
     if not rows:
         return Response(status=401)
     if rows[0][_MEMBER_ID] is None:

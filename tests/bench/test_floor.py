@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 from flask.testing import FlaskClient
 
@@ -24,18 +23,11 @@ def floor_client(
     database: Database, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[FlaskClient]:
     monkeypatch.setenv("FLOOR_DATABASE_URL", database_url)
-    with _connect(database_url) as connection:
-        floor.create_table(connection)
+    floor.create_table(database_url)
     yield floor.application.test_client()
     floor.release()
-    with _connect(database_url) as connection:
+    with floor.connect(database_url) as connection:
         connection.execute(f"DROP TABLE {floor.FLOOR_TABLE}")
-
-
-def _connect(url: str) -> psycopg.Connection[tuple[object, ...]]:
-    return psycopg.connect(
-        url.replace("postgresql+psycopg://", "postgresql://", 1), autocommit=True
-    )
 
 
 def test_the_get_floor_reads_the_user_with_the_token_in_one_statement(
@@ -62,7 +54,7 @@ def test_the_post_floor_commits_as_many_rows_as_statements(
     created = floor_client.post(f"/floor/{statements}/{mode}/Users", json=dataset.scim_user(7))
 
     assert created.status_code == 201
-    with _connect(database_url) as reader:  # another connection: only committed rows show
+    with floor.connect(database_url) as reader:  # another connection: only committed rows show
         written = reader.execute(
             f"SELECT count(*), count(DISTINCT resource_id), min(user_name) FROM {floor.FLOOR_TABLE}"
         ).fetchone()
@@ -74,5 +66,5 @@ def test_the_post_floor_refuses_what_it_does_not_measure(
     floor_client: FlaskClient, database_url: str, path: str
 ) -> None:
     assert floor_client.post(path, json=dataset.scim_user(7)).status_code == 404
-    with _connect(database_url) as reader:
+    with floor.connect(database_url) as reader:
         assert reader.execute(f"SELECT count(*) FROM {floor.FLOOR_TABLE}").fetchone() == (0,)
