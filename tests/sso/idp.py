@@ -47,9 +47,12 @@ class KeyPair:
         return self.cert_file.read_text()
 
 
-def make_key_pair(directory: Path, name: str, *, serves_ip: str | None = None) -> KeyPair:
-    """A key and its self-signed certificate, as files. ``serves_ip``: the certificate also
-    names that address and may anchor its own trust, so a TLS server on it can be verified."""
+def make_key_pair(
+    directory: Path, name: str, *, serves_ip: str | None = None, serves_name: str | None = None
+) -> KeyPair:
+    """A key and its self-signed certificate, as files. ``serves_ip`` / ``serves_name``: the
+    certificate also names that address or DNS name and may anchor its own trust, so a TLS
+    server on it can be verified."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"test idp {name}")])
     now = dt.datetime.now(dt.UTC)
@@ -62,10 +65,14 @@ def make_key_pair(directory: Path, name: str, *, serves_ip: str | None = None) -
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=30))
     )
+    served: list[x509.GeneralName] = []
     if serves_ip is not None:
-        address = x509.IPAddress(ipaddress.ip_address(serves_ip))
+        served.append(x509.IPAddress(ipaddress.ip_address(serves_ip)))
+    if serves_name is not None:
+        served.append(x509.DNSName(serves_name))
+    if served:
         builder = builder.add_extension(
-            x509.SubjectAlternativeName([address]), critical=False
+            x509.SubjectAlternativeName(served), critical=False
         ).add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
     certificate = builder.sign(key, hashes.SHA256())
     pair = KeyPair(directory / f"{name}.key", directory / f"{name}.crt")

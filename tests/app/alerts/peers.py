@@ -5,6 +5,8 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import socket
+import ssl
 import threading
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -88,17 +90,26 @@ class Call:
 
 @dataclass
 class WebhookReceiver:
-    """Answers each POST with the next planned status (then 200) and records every call."""
+    """Answers each POST with the next planned status (then 200) and records every call;
+    over TLS, also the name each client asked for (SNI)."""
 
     server: ThreadingHTTPServer
+    scheme: str = "http"
     calls: list[Call] = field(default_factory=list)
     planned: list[int] = field(default_factory=list)
+    server_names: list[str | None] = field(default_factory=list)
 
-    def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    def url(self, path: str = "/hook", *, host: str = "127.0.0.1") -> str:
+        return f"{self.scheme}://{host}:{self.port}{path}"
 
 
-def start_receiver() -> tuple[WebhookReceiver, threading.Thread]:
+def start_receiver(
+    *, address: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None
+) -> tuple[WebhookReceiver, threading.Thread]:
     receiver: WebhookReceiver
 
     class Handler(BaseHTTPRequestHandler):
@@ -114,8 +125,18 @@ def start_receiver() -> tuple[WebhookReceiver, threading.Thread]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    receiver = WebhookReceiver(server)
+    class Server(ThreadingHTTPServer):
+        address_family = socket.AF_INET6 if ":" in address else socket.AF_INET
+
+    server = Server((address, port), Handler)
+    receiver = WebhookReceiver(server, scheme="http" if tls is None else "https")
+    if tls is not None:
+
+        def record_name(_socket: Any, name: str | None, _context: ssl.SSLContext) -> None:
+            receiver.server_names.append(name)
+
+        tls.sni_callback = record_name
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     return receiver, thread
