@@ -3,8 +3,10 @@
 Drift (stored counters that disagree with the ledger events or the assignment rows, I4) is
 something no owner can fix and no request reports, so it goes to the operators: always a log
 line at ERROR (``"message": "ledger drift"``, for whatever watches the logs), and, when set,
-an e-mail to ``[operators] email`` and a JSON POST to ``[operators] webhook_url``. A failing
-channel is logged and never hides the drift from the other channels or from the exit status.
+an e-mail to ``[operators] email`` and a JSON POST to ``[operators] webhook_url`` (through
+:mod:`app.outbound`, like every webhook: never to an internal address unless
+``webhooks.allow_private_addresses``). A failing channel is logged and never hides the drift
+from the other channels or from the exit status.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import requests
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import outbound
 from app.alerts import mail
 from app.ledger import Recount, recount
 from app.models import Organization
@@ -80,15 +83,21 @@ def alert_operators(settings: Settings, report: VerifyReport) -> list[str]:
             except OSError as exc:  # SMTPException is an OSError
                 log.error("ledger drift mail failed", extra={"error": str(exc)})
     if settings.operators.webhook_url:
+        payload = {"type": "ledger_drift", "text": _summary(report), **body}
         try:
-            answer = requests.post(
+            status = outbound.post(
                 settings.operators.webhook_url,
-                json={"type": "ledger_drift", "text": _summary(report), **body},
+                body=json.dumps(payload).encode(),
+                headers={"Content-Type": "application/json", "User-Agent": "seatgate-alerts/1"},
                 timeout=settings.alerts.webhook_timeout,
-                allow_redirects=False,
+                allow_private_addresses=settings.webhooks.allow_private_addresses,
             )
-            answer.raise_for_status()
-            delivered.append("webhook")
+            if 200 <= status < 300:
+                delivered.append("webhook")
+            else:
+                log.error("ledger drift webhook failed", extra={"error": f"HTTP {status}"})
+        except outbound.AddressNotAllowed:
+            log.error("ledger drift webhook failed", extra={"error": outbound.REFUSED})
         except requests.RequestException as exc:
             log.error("ledger drift webhook failed", extra={"error": str(exc)})
     return delivered

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, get_type_hints
 from urllib.parse import urlsplit
 
+from app.outbound import is_public, literal_address
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_FILE = PROJECT_ROOT / "config" / "default.toml"
 DEVELOPMENT_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - a known-bad value
@@ -88,6 +90,18 @@ class AlertSettings:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    """Outbound calls to URLs others chose (owners' webhooks, the operators' drift webhook).
+
+    ``allow_private_addresses`` lets them reach loopback and private addresses, for a receiver
+    on a developer's machine or a test's 127.0.0.1; production refuses it (see
+    :mod:`app.outbound`).
+    """
+
+    allow_private_addresses: bool = False
+
+
+@dataclass(frozen=True)
 class SsoSettings:
     """SAML sign-in and the session token the product behind the gateway trusts."""
 
@@ -117,6 +131,7 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     sso: SsoSettings = field(default_factory=SsoSettings)
     logs: LogSettings = field(default_factory=LogSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
@@ -278,12 +293,33 @@ def _check(settings: Settings) -> None:
         )
     if settings.limits.max_body_bytes < 1024:
         raise SettingsError("limits.max_body_bytes: must be at least 1024")
-    hook = settings.operators.webhook_url
-    if hook and urlsplit(hook).scheme not in {"http", "https"}:
-        raise SettingsError(f"operators.webhook_url: expected an http(s) URL, got {hook!r}")
+    _check_webhooks(settings)
     if settings.operators.email and "@" not in settings.operators.email:
         raise SettingsError("operators.email: expected an e-mail address")
     _check_alerts(settings)
+
+
+def _check_webhooks(settings: Settings) -> None:
+    """Production never calls internal addresses; an operator URL that spells one (no DNS is
+    asked at start-up) is refused now rather than when the drift it reports happens."""
+    allow_private = settings.webhooks.allow_private_addresses
+    if allow_private and settings.is_production:
+        raise SettingsError(
+            "webhooks.allow_private_addresses: production refuses true (webhooks and the "
+            "operators' webhook may only call public internet addresses)"
+        )
+    hook = settings.operators.webhook_url
+    if not hook:
+        return
+    parts = urlsplit(hook)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise SettingsError(f"operators.webhook_url: expected an http(s) URL, got {hook!r}")
+    address = literal_address(parts.hostname)
+    if not allow_private and address is not None and not is_public(address):
+        raise SettingsError(
+            f"operators.webhook_url: {parts.hostname} is not a public internet address "
+            "(set webhooks.allow_private_addresses = true outside production)"
+        )
 
 
 def _check_alerts(settings: Settings) -> None:

@@ -23,6 +23,7 @@ from app import create_app, database_of, housekeeping
 from app.db import Database
 from app.migrations_runner import upgrade_database
 from app.models import Base
+from tests.peers import LOOPBACK_RECEIVERS
 
 PG_SERVER_URL = os.environ.get("SEATGATE_TEST_POSTGRES_URL", "")
 REQUIRE_POSTGRES = os.environ.get("SEATGATE_TEST_REQUIRE_POSTGRES") == "1"
@@ -116,7 +117,7 @@ def empty_database_url(engine_name: str, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def app(database_url: str) -> Iterator[Flask]:
-    flask_app = create_app({"env": "test", "database": {"url": database_url}})
+    flask_app = create_app({"env": "test", "database": {"url": database_url}, **LOOPBACK_RECEIVERS})
     yield flask_app
     database_of(flask_app).dispose()  # writes the buffered SCIM request log rows first
 

@@ -94,10 +94,20 @@ def alerts_policy(
 @click.argument("url")
 @reports_domain_errors
 def webhook_add(slug: str, url: str) -> None:
-    """Register a webhook; prints its signing secret, which is shown only this once."""
+    """Register a webhook; prints its signing secret, which is shown only this once.
+
+    The URL's host must be, or resolve to, public internet addresses only (unless
+    webhooks.allow_private_addresses is set, outside production).
+    """
     with unit_of_work() as session:
         organization = get_organization(session, slug)
-        added = add_webhook(session, organization, url, actor=operator())
+        added = add_webhook(
+            session,
+            organization,
+            url,
+            actor=operator(),
+            allow_private_addresses=settings_of(current_app).webhooks.allow_private_addresses,
+        )
         emit({**webhook_dict(added.webhook), "secret": added.secret})
 
 

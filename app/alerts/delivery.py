@@ -9,7 +9,9 @@ One pass:
 3. claims due deliveries in small batches (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, the
    write lock on SQLite), moving each one's next attempt a lease ahead, and commits; sends
    them outside any transaction; then records each outcome: sent, retried later with
-   exponential backoff, or, for a webhook answering 410 Gone, the webhook disabled.
+   exponential backoff, or the webhook disabled: one that answered 410 Gone, or whose URL
+   now names an internal address (refused by :mod:`app.outbound` before anything is sent;
+   recorded as ``refused: address not allowed``, which says nothing of what answers there).
 
 Several workers can run at once: a claimed delivery is invisible to the others until its
 lease ends. A worker that dies after claiming leaves the lease to expire and the delivery is
@@ -32,6 +34,7 @@ import requests
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app import outbound
 from app.alerts import mail, triggers, webhooks
 from app.alerts.messages import RenderedAlert, render
 from app.db import Database
@@ -74,7 +77,7 @@ class ClaimedDelivery:
 class Outcome:
     delivery_id: int
     error: str | None = None
-    gone: bool = False
+    disables_webhook: bool = False  # 410 Gone, or an address seatgate must not call
 
 
 @dataclass
@@ -251,13 +254,16 @@ class Deliverer:
                 item.alert_public_id,
                 item.payload,
                 timeout=self.settings.alerts.webhook_timeout,
+                allow_private_addresses=self.settings.webhooks.allow_private_addresses,
             )
+        except outbound.AddressNotAllowed:
+            return Outcome(item.delivery_id, error=outbound.REFUSED, disables_webhook=True)
         except (OSError, smtplib.SMTPException, requests.RequestException) as exc:
             return Outcome(item.delivery_id, error=f"{type(exc).__name__}: {exc}")
         if 200 <= status < 300:
             return Outcome(item.delivery_id)
         if status == 410:
-            return Outcome(item.delivery_id, error="HTTP 410 Gone", gone=True)
+            return Outcome(item.delivery_id, error="HTTP 410 Gone", disables_webhook=True)
         return Outcome(item.delivery_id, error=f"HTTP {status}")
 
     def _record(
@@ -280,7 +286,7 @@ class Deliverer:
                 "alert delivery failed",
                 extra={"delivery_id": delivery.id, "attempts": delivery.attempts},
             )
-            if outcome.gone and delivery.webhook_id is not None:
+            if outcome.disables_webhook and delivery.webhook_id is not None:
                 delivery.status = DeliveryStatus.CANCELLED.value
                 webhooks.disable_webhook(session, delivery.webhook_id, outcome.error)
                 report.webhooks_disabled += 1

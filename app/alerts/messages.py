@@ -13,6 +13,7 @@ from typing import Any
 
 from app.models import Alert, AlertKind
 from app.money import format_minor
+from app.outbound import REFUSED
 
 SOURCE_NAMES = {
     "scim": "SCIM provisioning",
@@ -140,13 +141,18 @@ def _contract_ending(d: dict[str, Any]) -> tuple[str, list[str]]:
 
 
 def _webhook_disabled(d: dict[str, Any]) -> tuple[str, list[str]]:
-    return (
-        "Alert webhook disabled",
-        [
+    if d["reason"] == REFUSED:
+        why = (
+            f"The webhook {d['url']} does not point at a public internet address (its host "
+            "is, or now resolves to, a loopback, private or otherwise internal address), so "
+            "seatgate stopped sending alerts to it without calling it."
+        )
+    else:
+        why = (
             f"The webhook {d['url']} answered {d['reason']}, so seatgate stopped sending "
-            "alerts to it. Add it again with `seatgate webhook add` once it is fixed."
-        ],
-    )
+            "alerts to it."
+        )
+    return ("Alert webhook disabled", [why + " Add it again once it is fixed."])
 
 
 def _certificate_expiring(d: dict[str, Any]) -> tuple[str, list[str]]:

@@ -5,6 +5,10 @@ seconds) and ``X-Seatgate-Signature: sha256=<hex>``, the HMAC-SHA256 of
 ``timestamp + "." + body`` under that secret, so a receiver can check both origin and
 freshness. The secret is stored as is (it must be read back to sign each call), unlike SCIM
 tokens, which are only ever compared and so are stored hashed.
+
+A webhook is a URL an owner chose, called from inside seatgate's network: it goes through
+:mod:`app.outbound`, which refuses internal addresses when the webhook is added and again at
+every call, and connects only to the address it checked.
 """
 
 from __future__ import annotations
@@ -18,11 +22,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app import audit
+from app import audit, outbound
 from app.alerts import triggers
 from app.errors import InvalidInput, NotFound
 from app.ledger import Actor
@@ -42,9 +45,18 @@ class NewWebhook:
 
 
 def add_webhook(
-    session: Session, organization: Organization, url: str, *, actor: Actor
+    session: Session,
+    organization: Organization,
+    url: str,
+    *,
+    actor: Actor,
+    allow_private_addresses: bool,
 ) -> NewWebhook:
-    """Register ``url``; the returned secret is shown once to the caller."""
+    """Register ``url``; the returned secret is shown once to the caller.
+
+    ``url`` must name a public internet address (:func:`app.outbound.check_url`) unless
+    ``allow_private_addresses`` (the ``webhooks`` setting) says otherwise.
+    """
     url = url.strip()
     parts = urlsplit(url)
     if (
@@ -60,6 +72,7 @@ def add_webhook(
         )
     if len(list_webhooks(session, organization)) >= MAX_WEBHOOKS_PER_ORGANIZATION:
         raise InvalidInput(f"An organization has at most {MAX_WEBHOOKS_PER_ORGANIZATION} webhooks.")
+    outbound.check_url(url, allow_private_addresses=allow_private_addresses)
     secret = "whsec_" + secrets.token_urlsafe(32)
     webhook = Webhook(
         organization_id=organization.id, url=url, secret=secret, active=True, created_at=utcnow()
@@ -140,16 +153,26 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + digest.hexdigest()
 
 
-def post(url: str, secret: str, alert_id: str, payload: dict[str, Any], timeout: int) -> int:
-    """Send one signed call; returns the HTTP status. Network errors raise ``RequestException``.
+def post(
+    url: str,
+    secret: str,
+    alert_id: str,
+    payload: dict[str, Any],
+    *,
+    timeout: int,
+    allow_private_addresses: bool,
+) -> int:
+    """Send one signed call; returns the HTTP status. Network errors raise ``RequestException``;
+    a URL that now names an internal address raises :class:`app.outbound.AddressNotAllowed`
+    and nothing is sent.
 
     Redirects are not followed: a webhook that moved must be registered again.
     """
     body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
     timestamp = str(int(time.time()))
-    response = requests.post(
+    return outbound.post(
         url,
-        data=body,
+        body=body,
         headers={
             "Content-Type": "application/json",
             "User-Agent": "seatgate-alerts/1",
@@ -158,7 +181,5 @@ def post(url: str, secret: str, alert_id: str, payload: dict[str, Any], timeout:
             SIGNATURE_HEADER: sign(secret, timestamp, body),
         },
         timeout=timeout,
-        allow_redirects=False,
+        allow_private_addresses=allow_private_addresses,
     )
-    response.close()
-    return response.status_code

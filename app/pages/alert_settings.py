@@ -25,7 +25,7 @@ def alert_settings() -> str:
 @blueprint.post("/settings/billing/alerts")
 def change_alert_settings() -> str | tuple[str, int]:
     check_csrf()
-    https_only = settings_of(current_app).is_production
+    settings = settings_of(current_app)
     with database_of(current_app).unit_of_work() as session:
         viewer = require_owner(session)
         organization = viewer.organization
@@ -44,9 +44,15 @@ def change_alert_settings() -> str | tuple[str, int]:
                 return _render(session, viewer)
             if action == "add_webhook":
                 url = request.form.get("url", "").strip()
-                if https_only and not url.lower().startswith("https://"):
+                if settings.is_production and not url.lower().startswith("https://"):
                     raise InvalidInput("Webhook URLs must use https.")
-                added = add_webhook(session, organization, url, actor=actor_of(viewer))
+                added = add_webhook(
+                    session,
+                    organization,
+                    url,
+                    actor=actor_of(viewer),
+                    allow_private_addresses=settings.webhooks.allow_private_addresses,
+                )
                 return _render(session, viewer, new_secret=added.secret)
             if action == "remove_webhook":
                 webhook_id = _required_int(request.form.get("webhook_id", ""), "Webhook")
@@ -65,6 +71,7 @@ def _render(session: Session, viewer: Viewer, **context: Any) -> str:
         policy=policy_of(session, viewer.organization.id),
         webhooks=list_webhooks(session, viewer.organization),
         https_only=settings_of(current_app).is_production,
+        public_only=not settings_of(current_app).webhooks.allow_private_addresses,
         **context,
     )
 

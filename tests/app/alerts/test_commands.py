@@ -16,6 +16,7 @@ from app.models import AuditEntry, Webhook
 from tests.app.alerts.helpers import PRIMARY, org_with_staff
 from tests.app.alerts.peers import SmtpServer, WebhookReceiver
 from tests.factories import add_users, at, make_org, seat_members
+from tests.peers import LOOPBACK_RECEIVERS
 
 
 def run(runner: FlaskCliRunner, *args: str) -> object:
@@ -27,7 +28,12 @@ def run(runner: FlaskCliRunner, *args: str) -> object:
 @pytest.fixture
 def mailing_app(database_url: str, smtp_server: SmtpServer) -> Iterator[Flask]:
     flask_app = create_app(
-        {"env": "test", "database": {"url": database_url}, "smtp": {"url": smtp_server.url}}
+        {
+            "env": "test",
+            "database": {"url": database_url},
+            "smtp": {"url": smtp_server.url},
+            **LOOPBACK_RECEIVERS,
+        }
     )
     yield flask_app
     database_of(flask_app).dispose()

@@ -17,6 +17,7 @@ from app.ledger import claim_seat
 from app.organizations import get_member, get_organization
 from tests.app.alerts.peers import SmtpServer, WebhookReceiver
 from tests.factories import OPERATOR, add_users, make_org
+from tests.peers import LOOPBACK_RECEIVERS
 
 OPERATORS = "ops@seatgate.test"
 
@@ -32,6 +33,7 @@ def watched(
             "database": {"url": database_url},
             "smtp": {"url": smtp_server.url},
             "operators": {"email": OPERATORS, "webhook_url": webhook_receiver.url("/ops")},
+            **LOOPBACK_RECEIVERS,
         }
     )
     database = database_of(flask_app)
@@ -128,6 +130,7 @@ def test_an_unreachable_channel_does_not_hide_the_drift(database_url: str) -> No
             "env": "test",
             "database": {"url": database_url},
             "operators": {"webhook_url": "http://127.0.0.1:9/ops"},
+            **LOOPBACK_RECEIVERS,
         }
     )
     make_org(database_of(flask_app), "acme", seats=3)
