@@ -54,6 +54,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     flask_app.config.update(
         SECRET_KEY=settings.secret_key,
         TESTING=settings.env == "test",
+        # Flask's own cookie carries the pages' CSRF token: never sent in clear behind https,
+        # never sent with another site's POST.
+        SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
     )
     flask_app.extensions[SETTINGS_EXTENSION] = settings
     database = flask_app.extensions[DATABASE_EXTENSION] = Database(settings.database)

@@ -107,6 +107,8 @@ class SsoSettings:
 
     token_audience: str = "seatgate-product"  # noqa: S105 - a name, not a secret
     token_lifetime_seconds: int = 900
+    # Owner pages renew a session while it is in use, never past this age (an absolute limit).
+    absolute_session_seconds: int = 12 * 3600
     cookie_name: str = "seatgate_session"
     authn_request_lifetime_seconds: int = 600
 
@@ -125,6 +127,9 @@ class Settings:
     env: str = "development"
     secret_key: str = DEVELOPMENT_SECRET_KEY
     base_url: str = "http://127.0.0.1:8000"
+    # Production refuses an http:// base URL (cookies and SAML responses would travel in
+    # clear) unless this says the operator knows better (e.g. TLS ends in front, on loopback).
+    allow_insecure_base_url: bool = False
     log_level: str = "INFO"
     redis_url: str = ""
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -263,6 +268,11 @@ def _check(settings: Settings) -> None:
         raise SettingsError(
             f"base_url: expected an absolute http(s) URL without query, got {settings.base_url!r}"
         )
+    if settings.is_production and base.scheme == "http" and not settings.allow_insecure_base_url:
+        raise SettingsError(
+            f"base_url: production needs an https:// URL, got {settings.base_url!r} "
+            "(set allow_insecure_base_url = true to accept it)"
+        )
     url = settings.database.url
     if not (url.startswith("sqlite") or url.startswith("postgresql")):
         raise SettingsError(
@@ -274,6 +284,8 @@ def _check(settings: Settings) -> None:
         raise SettingsError("server.workers: must be at least 1")
     if not 60 <= settings.sso.token_lifetime_seconds <= 86400:
         raise SettingsError("sso.token_lifetime_seconds: must be between 60 and 86400")
+    if not 60 <= settings.sso.absolute_session_seconds <= 7 * 86400:
+        raise SettingsError("sso.absolute_session_seconds: must be between 60 and 604800")
     if not 60 <= settings.sso.authn_request_lifetime_seconds <= 3600:
         raise SettingsError("sso.authn_request_lifetime_seconds: must be between 60 and 3600")
     if not settings.sso.token_audience or not settings.sso.cookie_name:

@@ -63,6 +63,7 @@ def loaded_seatgate(
                 "env": "production",
                 "secret_key": SECRET_KEY,
                 "base_url": BASE_URL,
+                "allow_insecure_base_url": True,  # loopback only
                 "database": {"url": url},
                 "log_level": log_level,
                 "limits": {"requests_per_minute": 10**9},

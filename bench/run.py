@@ -186,6 +186,7 @@ def serve_seatgate(
         "SEATGATE_SECRET_KEY": secret_key or secrets.token_urlsafe(36),
         "SEATGATE_DATABASE_URL": url,
         "SEATGATE_BASE_URL": base_url,
+        "SEATGATE_ALLOW_INSECURE_BASE_URL": "true",  # plain HTTP on loopback
         # One token drives far more than the production budget (12,000 a minute): a limit this
         # high keeps the limiter's work in every request without ever refusing one.
         "SEATGATE_LIMITS_REQUESTS_PER_MINUTE": str(10**9),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from app.settings import SettingsError, load_settings
+from tests.peers import free_port
 
 GOOD_KEY = "k" * 40
 
@@ -73,9 +75,77 @@ def test_production_refuses_the_development_secret_key() -> None:
     with pytest.raises(SettingsError, match="at least 32"):
         load_settings(environ={"SEATGATE_ENV": "production", "SEATGATE_SECRET_KEY": "short"})
     settings = load_settings(
-        environ={"SEATGATE_ENV": "production", "SEATGATE_SECRET_KEY": GOOD_KEY}
+        environ={
+            "SEATGATE_ENV": "production",
+            "SEATGATE_SECRET_KEY": GOOD_KEY,
+            "SEATGATE_BASE_URL": "https://seatgate.example.com",
+        }
     )
     assert settings.is_production
+
+
+def test_production_refuses_a_plain_http_base_url_unless_told_to_accept_it() -> None:
+    production = {"SEATGATE_ENV": "production", "SEATGATE_SECRET_KEY": GOOD_KEY}
+    with pytest.raises(SettingsError, match=r"^base_url: production needs an https:// URL"):
+        load_settings(environ={**production, "SEATGATE_BASE_URL": "http://seatgate.example.com"})
+    accepted = load_settings(
+        environ={
+            **production,
+            "SEATGATE_BASE_URL": "http://seatgate.example.com",
+            "SEATGATE_ALLOW_INSECURE_BASE_URL": "true",
+        }
+    )
+    assert accepted.base_url == "http://seatgate.example.com" and accepted.allow_insecure_base_url
+    assert not load_settings(environ={}).allow_insecure_base_url  # off unless said
+    assert load_settings(environ={"SEATGATE_BASE_URL": "http://127.0.0.1:8000"}).base_url
+
+
+def test_serve_stops_at_once_on_an_insecure_production_base_url(tmp_path: Path) -> None:
+    seatgate = Path(sys.executable).parent / "seatgate"
+    env = {
+        **os.environ,
+        "SEATGATE_ENV": "production",
+        "SEATGATE_SECRET_KEY": GOOD_KEY,
+        "SEATGATE_BASE_URL": "http://seatgate.example.com",
+        "SEATGATE_DATABASE_URL": f"sqlite:///{tmp_path / 'never.sqlite3'}",
+    }
+    returncode, stderr = run_briefly([str(seatgate), "serve", "--port", str(free_port())], env)
+    assert returncode == 2
+    assert stderr.count("\n") == 1 and "Traceback" not in stderr
+    assert stderr.startswith("error: configuration: base_url: production needs an https")
+    assert "allow_insecure_base_url" in stderr
+
+
+def test_gunicorn_on_the_wsgi_module_stops_with_the_setting_named(tmp_path: Path) -> None:
+    """Started without ``seatgate serve`` (a process manager calling gunicorn itself)."""
+    env = {
+        **os.environ,
+        "SEATGATE_ENV": "production",
+        "SEATGATE_SECRET_KEY": GOOD_KEY,
+        "SEATGATE_BASE_URL": "http://seatgate.example.com",
+        "SEATGATE_DATABASE_URL": f"sqlite:///{tmp_path / 'never.sqlite3'}",
+    }
+    bind = f"127.0.0.1:{free_port()}"
+    command = [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", "1"]
+    returncode, stderr = run_briefly([*command, "app.wsgi:application"], env)
+    assert returncode != 0
+    assert "error: configuration: base_url: production needs an https" in stderr
+    assert "Traceback" not in stderr
+
+
+def run_briefly(command: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run a command that must stop by itself; if it serves instead, stop it and its workers."""
+    process = subprocess.Popen(
+        command, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        _, stderr = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise AssertionError(f"{command[:3]} kept running") from None
+    return process.returncode, stderr
 
 
 def test_the_example_production_file_is_valid() -> None:

@@ -82,3 +82,27 @@ def test_per_request_callbacks_are_not_kept_after_their_request(app: Flask) -> N
         assert client.get("/test-callback").headers["X-Test"] == "1"
     gc.collect()
     assert all(ref() is None for ref in made)
+
+
+def _flask_session_cookie(flask_app: Flask) -> str:
+    """The ``Set-Cookie`` of Flask's own session (where the pages keep the CSRF token)."""
+
+    @flask_app.get("/test-csrf-session")
+    def remember() -> str:
+        session["csrf_token"] = "x"
+        return ""
+
+    response = flask_app.test_client().get("/test-csrf-session")
+    [cookie] = [c for c in response.headers.getlist("Set-Cookie") if c.startswith("session=")]
+    return cookie
+
+
+def test_the_csrf_session_cookie_is_secure_behind_https_and_same_site_lax(tmp_path: Path) -> None:
+    unused = {"url": f"sqlite:///{tmp_path / 'unused.sqlite3'}"}  # no request reaches it
+    https = create_app({"env": "test", "base_url": "https://seatgate.test", "database": unused})
+    cookie = _flask_session_cookie(https)
+    for flag in ("Secure", "HttpOnly", "SameSite=Lax"):
+        assert flag in cookie, cookie
+    plain = create_app({"env": "test", "database": unused})  # http://127.0.0.1:8000
+    cookie = _flask_session_cookie(plain)
+    assert "SameSite=Lax" in cookie and "HttpOnly" in cookie and "Secure" not in cookie

@@ -113,6 +113,7 @@ def running_stack(directory: Path, redis_url: str = "") -> Iterator[Stack]:
             "SEATGATE_ENV": "production",
             "SEATGATE_SECRET_KEY": SECRET_KEY,
             "SEATGATE_BASE_URL": nginx_port_holder.url,
+            "SEATGATE_ALLOW_INSECURE_BASE_URL": "true",  # nginx on loopback, plain HTTP
             "SEATGATE_DATABASE_URL": postgres.url,
             "SEATGATE_DATABASE_POOL_SIZE": "4",
             "SEATGATE_DATABASE_CONNECT_TIMEOUT": "2",
@@ -155,6 +156,7 @@ def open_organization(stack: Stack, seats: int, inactive: int) -> Organization:
             "env": "production",
             "secret_key": SECRET_KEY,
             "base_url": stack.nginx.url,
+            "allow_insecure_base_url": True,
             "database": {"url": stack.postgres.url},
         }
     )
