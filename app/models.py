@@ -517,15 +517,33 @@ class SeenAssertion(Base):
     seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class SessionEndReason(enum.StrEnum):
+    """Why a session ended before it expired. An ended session never comes back (I9)."""
+
+    SIGNED_OUT = "signed_out"  # the person signed out at seatgate
+    IDP_LOGOUT = "idp_logout"  # single logout from the identity provider
+    DEACTIVATED = "deactivated"  # the member was deactivated (or removed by SCIM)
+    SEAT_RELEASED = "seat_released"  # the member's seat was freed
+    ROLE_CHANGED = "role_changed"  # the member's role changed
+
+
 class SignInSession(Base):
     """The server-side half of a signed-in session; its id is the JWT's ``sid``.
 
-    Deleting the member deletes its sessions (cascade); deactivating it makes every session
-    check fail, because the check reads the member's ``active`` flag.
+    ``ended_at`` and ``end_reason`` say when and why it ended; set once, never cleared.
+    Database triggers (migration 0011) end a member's sessions in the transaction that
+    deactivates the member, frees their seat or changes their role, whichever code path
+    does it; deleting the member deletes its sessions (cascade).
+    ``expires_at`` slides forward while the owner pages are in use (never past
+    ``created_at`` plus ``sso.absolute_session_seconds``).
     """
 
     __tablename__ = "sso_sessions"
-    __table_args__ = (Index("ix_sso_sessions_expires_at", "expires_at"),)
+    __table_args__ = (
+        Index("ix_sso_sessions_expires_at", "expires_at"),
+        CheckConstraint(_enum_check("end_reason", SessionEndReason), name="end_reason"),
+        CheckConstraint("(ended_at IS NULL) = (end_reason IS NULL)", name="ended_with_reason"),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
@@ -534,7 +552,8 @@ class SignInSession(Base):
     session_index: Mapped[str | None] = mapped_column(String(256))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    end_reason: Mapped[str | None] = mapped_column(String(16))
 
 
 class TokenSigningKey(Base):

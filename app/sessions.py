@@ -7,9 +7,16 @@ rotate`` adds a new key that signs from then on and retires the previous ones; a
 stays in ``/.well-known/jwks.json`` for one token lifetime, until every token it signed has
 expired.
 
-Each token has a server-side :class:`~app.models.SignInSession` (its ``sid``): deleting the
-member deletes it, deactivating the member or signing out makes :func:`verify` refuse it at
-once, even though the JWT alone would still verify until ``exp``.
+Each token has a server-side :class:`~app.models.SignInSession` (its ``sid``). A session
+ends for good (I9): signing out and single logout end it here (:func:`end`,
+:func:`end_for_subject`); deactivating the member, freeing their seat or changing their role
+ends it in the same transaction, by database triggers (migration 0011), whichever path made
+the change. :func:`verify` refuses an ended session whatever the member's state is now, and
+answers with the member's current e-mail, name and role, never what the token remembers.
+
+Owner pages keep a session alive while in use: :func:`extend` slides its expiry forward and
+:func:`reissue` signs a fresh token for it, never past ``sso.absolute_session_seconds``
+after sign-in.
 """
 
 from __future__ import annotations
@@ -28,7 +35,14 @@ from sqlalchemy.orm import Session
 
 from app import crypto
 from app.housekeeping import purge_due
-from app.models import Member, Organization, SignInSession, TokenSigningKey, utcnow
+from app.models import (
+    Member,
+    Organization,
+    SessionEndReason,
+    SignInSession,
+    TokenSigningKey,
+    utcnow,
+)
 from app.settings import Settings
 
 ALGORITHM = "RS256"  # pinned: verification accepts nothing else
@@ -37,10 +51,11 @@ ALGORITHM = "RS256"  # pinned: verification accepts nothing else
 # product's, so a product that checks "aud" never accepts one.
 BILLING_AUDIENCE = "seatgate-billing"
 OWNER_ROLES = frozenset({"owner", "primary_owner"})
+EndReason = SessionEndReason
 
 
 class InvalidToken(Exception):
-    """The token is missing, forged, expired, or its session was revoked."""
+    """The token is missing, forged or expired, or its session ended."""
 
 
 @dataclass(frozen=True)
@@ -138,24 +153,41 @@ def issue(
             "expires_at": expires,
         },
     )
-    key = current_key(session, settings.secret_key, now=now)
     claims = {
         "iss": settings.base_url,
         "aud": BILLING_AUDIENCE if billing_only else settings.sso.token_audience,
         "sub": str(member.id),
-        "email": member.email,
-        "name": member.display_name,
+        **_person(member),
         "org": organization.slug,
-        "role": member.role,
         "sid": session_id,
         "jti": session_id,
+    }
+    return _sign(session, settings, claims, now=now, expires=expires)
+
+
+def _person(member: Member) -> dict[str, Any]:
+    """The claims that describe the member: always their current values."""
+    return {"email": member.email, "name": member.display_name, "role": member.role}
+
+
+def _sign(
+    session: Session,
+    settings: Settings,
+    claims: dict[str, Any],
+    *,
+    now: dt.datetime,
+    expires: dt.datetime,
+) -> IssuedToken:
+    key = current_key(session, settings.secret_key, now=now)
+    timed = {
+        **claims,
         "iat": int(now.timestamp()),
         "nbf": int(now.timestamp()),
         "exp": int(expires.timestamp()),
     }
     private = crypto.open_private_key(key.private_key, settings.secret_key)
-    token = jwt.encode(claims, private, algorithm=ALGORITHM, headers={"kid": key.kid})
-    return IssuedToken(token=token, session_id=session_id, expires_at=expires)
+    token = jwt.encode(timed, private, algorithm=ALGORITHM, headers={"kid": key.kid})
+    return IssuedToken(token=token, session_id=str(claims["sid"]), expires_at=expires)
 
 
 def verify(
@@ -193,32 +225,40 @@ def verify(
     except jwt.PyJWTError as exc:
         raise InvalidToken(str(exc)) from exc
     record = session.get(SignInSession, claims["sid"])
-    if record is None or record.revoked_at is not None or record.expires_at <= now:
-        raise InvalidToken("session revoked or expired")
+    if record is None or record.expires_at <= now:
+        raise InvalidToken("session expired")
+    if record.ended_at is not None:
+        raise InvalidToken(f"session ended: {record.end_reason}")
     member = session.get(Member, record.member_id)
-    if member is None or not member.active or str(member.id) != claims["sub"]:
+    if member is None or str(member.id) != claims["sub"] or not member.active:
         raise InvalidToken("member deactivated, deleted or without a seat")
     if claims["aud"] == BILLING_AUDIENCE:
         if member.role not in OWNER_ROLES:
             raise InvalidToken("billing-only session of a member who is no longer an owner")
     elif member.seat is None:
         raise InvalidToken("member deactivated, deleted or without a seat")
-    return claims
+    return {**claims, **_person(member)}
 
 
-def revoke(
-    session: Session, session_id: str, *, now: dt.datetime | None = None
+def end(
+    session: Session,
+    session_id: str,
+    reason: SessionEndReason,
+    *,
+    now: dt.datetime | None = None,
 ) -> SignInSession | None:
-    """End a session at once; returns it (for single logout at the IdP), or ``None``."""
+    """End a session for good; returns it (for single logout at the IdP), or ``None`` when
+    there is no such session or it had already ended."""
     record = session.get(SignInSession, session_id, with_for_update=True)
-    if record is None or record.revoked_at is not None:
+    if record is None or record.ended_at is not None:
         return None
-    record.revoked_at = now or utcnow()
+    record.ended_at = now or utcnow()
+    record.end_reason = reason.value
     session.flush()
     return record
 
 
-def revoke_for_subject(
+def end_for_subject(
     session: Session,
     organization_id: int,
     name_id: str,
@@ -230,9 +270,56 @@ def revoke_for_subject(
     query = update(SignInSession).where(
         SignInSession.organization_id == organization_id,
         SignInSession.name_id == name_id,
-        SignInSession.revoked_at.is_(None),
+        SignInSession.ended_at.is_(None),
     )
     if session_indexes:
         query = query.where(SignInSession.session_index.in_(session_indexes))
-    result = session.execute(query.values(revoked_at=now or utcnow()))
+    result = session.execute(
+        query.values(ended_at=now or utcnow(), end_reason=EndReason.IDP_LOGOUT.value)
+    )
     return int(getattr(result, "rowcount", 0))
+
+
+def renewal_due(claims: dict[str, Any], settings: Settings, *, now: dt.datetime) -> bool:
+    """Whether a token in use has less than half of its lifetime left: renewing then, not on
+    every page, keeps an owner at work signed in for one write every few minutes."""
+    remaining = float(claims["exp"]) - now.timestamp()
+    return remaining < settings.sso.token_lifetime_seconds / 2
+
+
+def extend(
+    session: Session, settings: Settings, session_id: str, *, now: dt.datetime
+) -> dt.datetime | None:
+    """Slide an open session's expiry to one token lifetime from ``now``, but never past
+    ``sso.absolute_session_seconds`` after it began. Returns the new expiry, or ``None``
+    when there is nothing to extend (ended, expired, or at its absolute limit).
+
+    The row is locked, so a session ended meanwhile stays ended: renewal never revives one.
+    """
+    record = session.get(SignInSession, session_id, with_for_update=True, populate_existing=True)
+    if record is None or record.ended_at is not None or record.expires_at <= now:
+        return None
+    sso = settings.sso
+    expires = min(
+        now + dt.timedelta(seconds=sso.token_lifetime_seconds),
+        record.created_at + dt.timedelta(seconds=sso.absolute_session_seconds),
+    )
+    if expires <= record.expires_at:
+        return None
+    record.expires_at = expires
+    session.flush()
+    return expires
+
+
+def reissue(
+    session: Session,
+    settings: Settings,
+    claims: dict[str, Any],
+    *,
+    expires: dt.datetime,
+    now: dt.datetime,
+) -> IssuedToken:
+    """A fresh token for the session ``claims`` (as :func:`verify` returned them) names, to
+    ``expires`` (from :func:`extend`). Reads the signing key only: call it after the unit
+    that extended the session committed, so no write lock is held while signing."""
+    return _sign(session, settings, claims, now=now, expires=expires)

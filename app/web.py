@@ -26,6 +26,7 @@ from werkzeug.exceptions import (
 from werkzeug.wrappers import Response as BaseResponse
 
 from app import database_of, settings_of
+from app.models import utcnow
 from app.rate_limits import RateLimiter
 from app.sessions import IssuedToken
 from app.settings import Settings
@@ -71,11 +72,13 @@ def request_id() -> str:
 
 
 def set_session_cookie(response: BaseResponse, settings: Settings, issued: IssuedToken) -> None:
-    """Hand the browser its gateway session: HttpOnly, Secure, SameSite=Lax, never cached."""
+    """Hand the browser its gateway session: HttpOnly, Secure, SameSite=Lax, never cached,
+    kept exactly as long as its token lives."""
+    lifetime = issued.expires_at - utcnow()
     response.set_cookie(
         settings.sso.cookie_name,
         issued.token,
-        max_age=settings.sso.token_lifetime_seconds,
+        max_age=max(0, int(lifetime.total_seconds())),
         secure=True,
         httponly=True,
         samesite="Lax",

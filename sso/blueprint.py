@@ -38,6 +38,7 @@ from app import database_of, sessions, settings_of, waiting_list
 from app.errors import ContractLapsed, MemberInactive, NoFreeSeat, SeatRefused
 from app.ledger import Actor
 from app.models import IdentityProvider, Organization, Source, utcnow
+from app.pages.billing import check_csrf
 from app.web import request_id, set_session_cookie
 from sso import compiled_xml, door, replay, saml, trail
 from sso.errors import (
@@ -341,25 +342,41 @@ def session_status() -> tuple[Response, int]:
     return jsonify(active=True, claims=claims), 200
 
 
+@blueprint.get("/<slug>/logout")
+def confirm_logout(slug: str) -> str:
+    """A link to sign out shows the sign-out button: only a POST with the page's CSRF token
+    ends a session, so another site cannot sign anyone out."""
+    with database_of(current_app).unit_of_work(write=False) as session:
+        organization_and_provider(session, slug)  # an unknown organization: not found
+    return render_template("sso/sign_out.html", slug=slug)
+
+
 @blueprint.post("/<slug>/logout")
 def logout(slug: str) -> ResponseReturnValue:
-    """End the seatgate session; then single logout at the IdP when it has an SLO URL."""
+    """End the seatgate session; then single logout at the IdP when it has an SLO URL.
+
+    A browser proves the request comes from seatgate's own form (its CSRF token); a bearer
+    token in the ``Authorization`` header (the product's server) needs no such proof, since
+    no browser sends that header to another site on its own.
+    """
     settings = settings_of(current_app)
+    if not request.headers.get("Authorization"):
+        check_csrf()
     token = _presented_token()
     with database_of(current_app).unit_of_work() as session:
-        _, provider = _configured(session, slug)
+        _, provider = organization_and_provider(session, slug)
         claims = None
         if token is not None:
             try:
-                claims = sessions.verify(session, settings, token)
+                claims = sessions.verify(session, settings, token, allow_billing_only=True)
             except sessions.InvalidToken:
                 claims = None
         if claims is not None and claims["org"] == slug:
-            record = sessions.revoke(session, claims["sid"])
+            record = sessions.end(session, claims["sid"], sessions.EndReason.SIGNED_OUT)
         else:
             record = None
         target = None
-        if provider.slo_url and record is not None:
+        if provider is not None and provider.slo_url and record is not None:
             endpoints = _endpoints(slug)
             target = saml.start_logout(
                 saml.saml_settings(provider, endpoints, settings.secret_key),
@@ -371,7 +388,7 @@ def logout(slug: str) -> ResponseReturnValue:
     response = (
         redirect(target, code=303)
         if target
-        else make_response(render_template("sso/signed_out.html", organization=slug))
+        else make_response(render_template("sso/signed_out.html", slug=slug))
     )
     response.delete_cookie(settings.sso.cookie_name, path="/", secure=True, httponly=True)
     return response
@@ -397,19 +414,19 @@ def sls(slug: str) -> ResponseReturnValue:
             ),
         )
         if outcome.name_id is not None:
-            sessions.revoke_for_subject(
+            sessions.end_for_subject(
                 session, organization.id, outcome.name_id, outcome.session_indexes
             )
     if outcome.redirect_url:
         return redirect(outcome.redirect_url, code=302)
-    response = make_response(render_template("sso/signed_out.html", organization=slug))
+    response = make_response(render_template("sso/signed_out.html", slug=slug))
     response.delete_cookie(settings.sso.cookie_name, path="/", secure=True, httponly=True)
     return response
 
 
 @blueprint.get("/<slug>/signed-out")
 def signed_out(slug: str) -> str:
-    return render_template("sso/signed_out.html", organization=slug)
+    return render_template("sso/signed_out.html", slug=slug)
 
 
 def _presented_token() -> str | None:

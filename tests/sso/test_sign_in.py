@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import jwt
+import lxml.html
 import pytest
 from flask import Flask
 from sqlalchemy import delete, func, select, update
@@ -97,7 +98,7 @@ def test_deactivated_member_is_refused_and_their_sessions_end(
     status = door.client.get("/sso/session", headers={"Authorization": f"Bearer {token}"})
     assert status.status_code == 401 and status.json == {
         "active": False,
-        "error": "member deactivated, deleted or without a seat",
+        "error": "session ended: deactivated",
     }
     refused = door.sign_in(ALICE)
     assert refused.status_code == 403
@@ -200,12 +201,37 @@ def test_session_endpoint_refuses_forged_tokens(door: Door) -> None:
 def test_logout_revokes_the_session(door: Door) -> None:
     assert door.sign_in(ALICE).status_code == 303
     token = session_cookie(door)
-    response = door.client.post("/sso/acme/logout")
+    form = lxml.html.fromstring(door.client.get("/sso/acme/logout").get_data(as_text=True))
+    [csrf_token] = form.xpath("//form[@id='sign-out']//input[@name='csrf_token']/@value")
+    response = door.client.post("/sso/acme/logout", data={"csrf_token": csrf_token})
     assert response.status_code == 303
     assert location_of(response).startswith("https://idp.example.test/saml/slo?SAMLRequest=")
     assert "seatgate_session=;" in response.headers["Set-Cookie"]
     status = door.client.get("/sso/session", headers={"Authorization": f"Bearer {token}"})
     assert status.status_code == 401
+
+
+def test_logout_without_the_csrf_token_ends_nothing(door: Door) -> None:
+    """Another site's form (or a plain link) cannot sign anyone out; seatgate's form can."""
+    assert door.sign_in(ALICE).status_code == 303
+    token = session_cookie(door)
+    for forged in ({}, {"csrf_token": "forged"}):
+        assert door.client.post("/sso/acme/logout", data=forged).status_code == 400
+    asked = door.client.get("/sso/acme/logout")
+    assert asked.status_code == 200 and 'id="sign-out"' in asked.get_data(as_text=True)
+    status = door.client.get("/sso/session", headers={"Authorization": f"Bearer {token}"})
+    assert status.status_code == 200
+
+
+def test_the_products_server_signs_out_with_the_bearer_token(door: Door) -> None:
+    """No browser sends an Authorization header to another site by itself: no CSRF token."""
+    assert door.sign_in(ALICE).status_code == 303
+    token = session_cookie(door)
+    door.client.delete_cookie("seatgate_session", domain="localhost")
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert door.client.post("/sso/acme/logout", headers=bearer).status_code == 303
+    status = door.client.get("/sso/session", headers=bearer)
+    assert status.status_code == 401 and status.json["error"] == "session ended: signed_out"
 
 
 def test_key_rotation_keeps_old_tokens_valid(door: Door, runner) -> None:  # type: ignore[no-untyped-def]
