@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from app import json_output
@@ -27,16 +28,38 @@ class JsonFormatter(logging.Formatter):
         return stamp
 
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one JSON line, whatever it holds.
+
+        A log line must never fail: a handler that raises prints a traceback into the log
+        instead of the line (logging's ``handleError``). A message whose ``%`` arguments do
+        not fit it (a library's bug, such as a ``%d`` given ``None``) is kept as written with
+        the arguments beside it, and a value that cannot even be turned into text is shown by
+        its ``repr``.
+        """
         payload: dict[str, Any] = {
             "time": self._time(record),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
         }
+        try:
+            payload["message"] = record.getMessage()
+        except Exception:
+            payload["message"] = _text(record.msg)
+            payload["args"] = _text(record.args, repr)
         payload.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
-        return json_output.dumps(payload, default=str).decode()
+        return json_output.dumps(payload, default=_text).decode()
+
+
+def _text(value: Any, convert: Callable[[Any], str] = str) -> str:
+    """``convert(value)``, else its ``repr``, else a placeholder: never an exception."""
+    for attempt in (convert, repr):
+        try:
+            return attempt(value)
+        except Exception:  # noqa: S112 - a broken __str__ or __repr__: try the next form
+            continue
+    return f"<unprintable {type(value).__name__}>"
 
 
 def configure_logging(level: str) -> None:
@@ -44,10 +67,9 @@ def configure_logging(level: str) -> None:
     # finding them walks the stack on every call: the logging HOWTO's documented switch
     # ("Optimization") turns that off for the process.
     logging._srcfile = None
-    # Same HOWTO section: no record of ours shows its thread, process or multiprocessing
-    # name (they are standard attributes, left out of the JSON), so do not look them up.
-    logging.logThreads = False
-    logging.logProcesses = False
+    # Same HOWTO section: no record of ours shows its multiprocessing name, so do not look
+    # it up. Threads and process ids stay on: other formatters in the process (gunicorn's
+    # own writes ``%(process)d``) fail on a record without them.
     logging.logMultiprocessing = False
     root = logging.getLogger("seatgate")
     root.setLevel(level.upper())
