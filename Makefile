@@ -29,10 +29,12 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 install-bench: $(VENV)/.installed-bench
 
+# Serves where the settings say (server.host, server.port: SEATGATE_SERVER_PORT=8080 make run);
+# the URLs `seatgate demo` prints follow base_url, which defaults to that address.
 run: install
 	$(BIN)/seatgate db upgrade
 	$(BIN)/seatgate demo
-	$(BIN)/seatgate serve --host 127.0.0.1 --port 8000
+	$(BIN)/seatgate serve
 
 test: install-test
 	$(BIN)/pytest -n auto --cov --cov-report=term-missing:skip-covered

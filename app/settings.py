@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, get_type_hints
 from urllib.parse import urlsplit
@@ -126,7 +126,7 @@ class LogSettings:
 class Settings:
     env: str = "development"
     secret_key: str = DEVELOPMENT_SECRET_KEY
-    base_url: str = "http://127.0.0.1:8000"
+    base_url: str = ""  # empty: where `seatgate serve` listens (see served_base_url)
     # Production refuses an http:// base URL (cookies and SAML responses would travel in
     # clear) unless this says the operator knows better (e.g. TLS ends in front, on loopback).
     allow_insecure_base_url: bool = False
@@ -164,8 +164,24 @@ def load_settings(
     if overrides:
         _deep_merge(merged, dict(overrides))
     settings: Settings = _build(Settings, merged, prefix="")
+    if not settings.base_url:
+        settings = replace(settings, base_url=served_base_url(settings.server))
     _check(settings)
     return settings
+
+
+def served_base_url(server: ServerSettings) -> str:
+    """``http://<server.host>:<server.port>``: the URL of ``seatgate serve`` on this machine.
+
+    Why: without a ``base_url`` of its own, the URLs seatgate prints and puts in pages (SCIM
+    base, SAML endpoints, sign-in links) must lead where it listens; a fixed default would
+    disagree as soon as the port changes. A wildcard bind address (``0.0.0.0``, ``::``) is
+    reached at 127.0.0.1.
+    """
+    host = server.host if server.host not in {"", "0.0.0.0", "::"} else "127.0.0.1"  # noqa: S104
+    if ":" in host:  # an IPv6 address
+        host = f"[{host}]"
+    return f"http://{host}:{server.port}"
 
 
 def _read_toml(path: Path, name: str) -> dict[str, Any]:

@@ -23,6 +23,25 @@ def test_defaults_are_a_runnable_development_setup() -> None:
     assert (settings.server.host, settings.server.port) == ("127.0.0.1", 8000)
 
 
+@pytest.mark.parametrize(
+    ("environ", "base_url"),
+    [
+        ({}, "http://127.0.0.1:8000"),
+        ({"SEATGATE_SERVER_PORT": "8123"}, "http://127.0.0.1:8123"),
+        ({"SEATGATE_SERVER_HOST": "10.1.2.3", "SEATGATE_SERVER_PORT": "80"}, "http://10.1.2.3:80"),
+        ({"SEATGATE_SERVER_HOST": "0.0.0.0"}, "http://127.0.0.1:8000"),  # noqa: S104
+        ({"SEATGATE_SERVER_HOST": "::1"}, "http://[::1]:8000"),
+        ({"SEATGATE_SERVER_PORT": "8123", "SEATGATE_BASE_URL": "https://sg.example.com"},
+         "https://sg.example.com"),
+    ],
+)  # fmt: skip
+def test_base_url_defaults_to_where_seatgate_serve_listens(
+    environ: dict[str, str], base_url: str
+) -> None:
+    """The URLs seatgate prints must lead where `seatgate serve` (and `make run`) listens."""
+    assert load_settings(environ=environ).base_url == base_url
+
+
 def test_layers_apply_in_order(tmp_path: Path) -> None:
     config = tmp_path / "seatgate.toml"
     config.write_text('base_url = "https://file.example.com"\n[server]\nport = 9000\nworkers = 3\n')
