@@ -2,12 +2,17 @@
 
 Two kinds of metrics, kept apart on purpose:
 
-- per-process counters and histograms (HTTP requests by route and status, latency, SAML
-  sign-in outcomes by reason), counted where they happen; with several gunicorn workers each
-  worker reports its own, so sum them across scrapes by ``instance``;
+- counters and histograms (HTTP requests by route and status, latency, SAML sign-in outcomes
+  by reason), counted where they happen. Under gunicorn (``seatgate serve``, or gunicorn with
+  ``app.serving``'s hooks) ``PROMETHEUS_MULTIPROC_DIR`` is set and prometheus_client's
+  multiprocess mode keeps each worker's counts in a file there; ``/metrics`` sums the files,
+  so any worker answers a scrape with the whole instance's figures, and a worker's counts
+  outlive it. Without the directory (one process: tests, ``flask run``) the app's registry
+  holds them in memory;
 - figures read from the database at scrape time (seats per organization, refusals by source,
   the alert outbox), identical whichever instance answers, because the database is the truth
-  shared by every instance.
+  shared by every instance. They are gauges of the moment, never stored per process, so they
+  need no multiprocess mode of their own.
 
 Every app gets its own registry, so several apps in one process (tests) never collide.
 """
@@ -15,11 +20,11 @@ Every app gets its own registry, so several apps in one process (tests) never co
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from alembic.script import ScriptDirectory
 from flask import Flask, Response, current_app, g, jsonify, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -29,12 +34,13 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select, text
 
 from app import database_of
 from app.db import Database
-from app.migrations_runner import alembic_config, current_revision
+from app.migrations_runner import current_revision, head_revision
 from app.models import (
     Alert,
     AlertDelivery,
@@ -45,6 +51,7 @@ from app.models import (
     SeatEventKind,
     SeatPool,
 )
+from app.serving import MULTIPROCESS_DIRECTORY
 from app.web import request_id
 
 EXTENSION = "seatgate.metrics"
@@ -75,7 +82,18 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(DatabaseCollector(database))
+        self.scraped = self._scraped_registry(database)
         self._per_request: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+    def _scraped_registry(self, database: Database) -> CollectorRegistry:
+        """What ``/metrics`` reads: every worker's files and the database under gunicorn,
+        else this process's registry."""
+        if not os.environ.get(MULTIPROCESS_DIRECTORY):
+            return self.registry
+        scraped = CollectorRegistry()
+        MultiProcessCollector(scraped)  # type: ignore[no-untyped-call]
+        scraped.register(DatabaseCollector(database))
+        return scraped
 
     def observe_request(self, route: str, method: str, status: str, seconds: float) -> None:
         """Count one request and its latency.
@@ -178,7 +196,7 @@ def init_app(flask_app: Flask) -> None:
     database = database_of(flask_app)
     metrics = Metrics(database)
     flask_app.extensions[EXTENSION] = metrics
-    head = ScriptDirectory.from_config(alembic_config(database.settings.url)).get_current_head()
+    head = head_revision()
 
     @flask_app.before_request
     def _start_clock() -> None:
@@ -227,4 +245,4 @@ def init_app(flask_app: Flask) -> None:
 
     @flask_app.get("/metrics")
     def prometheus_metrics() -> Response:
-        return Response(generate_latest(metrics.registry), mimetype=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(metrics.scraped), mimetype=CONTENT_TYPE_LATEST)

@@ -3,6 +3,10 @@
 # Every value can be overridden on the command line or with GUNICORN_CMD_ARGS.
 import os
 
+# JSON log lines, and /metrics summed over the workers (PROMETHEUS_MULTIPROC_DIR: the
+# directory is made, or emptied, at start), as under `seatgate serve`.
+from app.serving import child_exit, logger_class, on_exit, on_starting  # noqa: F401
+
 # Sync workers: one request per process, so a slow request never delays another one's
 # database transaction. Two to four per core; each holds up to [database] pool_size connections.
 workers = int(os.environ.get("SEATGATE_SERVER_WORKERS", "2"))
