@@ -43,7 +43,7 @@ from app.models import (
     ScimToken,
     utcnow,
 )
-from app.organizations import normalize_email
+from app.organizations import deactivate_member, normalize_email
 from app.scim_tokens import TOKEN_COLUMNS, Authenticated, accepted
 
 PLACEHOLDER_DOMAIN = "users.invalid"
@@ -481,10 +481,7 @@ def remove(session: Session, user: DirectoryUser, *, actor: Actor) -> None:
     address again takes it over.
     """
     member = user.member
-    member.active = False
-    member.updated_at = utcnow()
-    session.flush()
-    release_seat(session, member, actor=actor, reason="removed by the identity provider")
+    deactivate_member(session, member, actor=actor, reason="removed by the identity provider")
     audit.record(
         session,
         actor,

@@ -111,6 +111,7 @@ class RenewalOutcome:
     term_start: dt.date
     term_end: dt.date
     purchased: int
+    seat_price_minor: int
 
 
 @dataclass(frozen=True)
@@ -383,7 +384,9 @@ def renew_contract(
     """Roll an auto-renewing contract into every term that started by ``today`` (R7).
 
     The new term's purchased seats are the seats in use when the old one ended; nothing is
-    released. A contract that does not auto-renew is left as it is (it lapses).
+    released. A price set for the next term (``next_term_price_minor``) becomes the per-seat
+    price from the first new term on. A contract that does not auto-renew is left as it is
+    (it lapses).
     """
     organization_id = contract.organization_id
     purchased, _assigned = lock_pool(session, organization_id)
@@ -414,6 +417,9 @@ def renew_contract(
         )
         purchased = row.purchased
         contract.term_start, contract.term_end = new_start, new_end
+        if contract.next_term_price_minor is not None:
+            contract.seat_price_minor = contract.next_term_price_minor
+            contract.next_term_price_minor = None
         renewed = True
     session.flush()
     if renewed:
@@ -430,6 +436,7 @@ def renew_contract(
         term_start=contract.term_start,
         term_end=contract.term_end,
         purchased=purchased,
+        seat_price_minor=contract.seat_price_minor,
     )
 
 

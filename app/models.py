@@ -114,6 +114,12 @@ class Organization(Base):
     slug: Mapped[str] = mapped_column(String(63), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # A Babel locale identifier ("en", "es", "pt_BR"): the language of the organization's pages.
+    locale: Mapped[str] = mapped_column(String(35), default="en", server_default="en")
+    # Who invoices are addressed to; empty until an operator sets them.
+    billing_legal_name: Mapped[str | None] = mapped_column(String(200))
+    billing_address: Mapped[str | None] = mapped_column(String(1000))
+    billing_tax_id: Mapped[str | None] = mapped_column(String(64))
 
     contract: Mapped[Contract] = relationship(back_populates="organization", uselist=False)
 
@@ -126,6 +132,7 @@ class Contract(Base):
         CheckConstraint(_enum_check("plan_type", PlanType), name="plan_type"),
         CheckConstraint("seat_price_minor >= 0", name="seat_price_not_negative"),
         CheckConstraint("term_end > term_start", name="term_not_empty"),
+        CheckConstraint("next_term_price_minor >= 0", name="next_term_price_not_negative"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -138,6 +145,9 @@ class Contract(Base):
     seat_price_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     auto_renew: Mapped[bool] = mapped_column(Boolean)
+    # The per-seat price from the next renewal on (which applies it and clears it); None: the
+    # contract renews at ``seat_price_minor``.
+    next_term_price_minor: Mapped[int | None] = mapped_column(BigInteger)
 
     organization: Mapped[Organization] = relationship(back_populates="contract")
 

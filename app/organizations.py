@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from dataclasses import dataclass
+from typing import Any
 
 import email_validator
+from babel import Locale, UnknownLocaleError
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, selectinload
 
 from app import audit
 from app.errors import AlreadyExists, InvalidInput, NotFound
-from app.ledger import Actor, open_seat_pool
-from app.models import Contract, Member, Organization, PlanType, Role, utcnow
-from app.money import normalize_currency
+from app.ledger import Actor, open_seat_pool, release_seat
+from app.models import Contract, Member, Organization, PlanType, Role, SeatPool, utcnow
+from app.money import normalize_currency, parse_price
 from app.proration import term_end
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -56,14 +59,58 @@ def normalize_email(address: str) -> tuple[str, str]:
     return checked.normalized, checked.normalized.casefold()
 
 
+@dataclass(frozen=True)
+class OrganizationChange:
+    """What an operator may change about an organization; ``None`` leaves a field as it is.
+
+    For the optional texts (billing details) and the next term's price, an empty string
+    clears the value. The price is a decimal in the contract's currency (``"32.50"``).
+    """
+
+    name: str | None = None
+    auto_renew: bool | None = None
+    locale: str | None = None
+    billing_legal_name: str | None = None
+    billing_address: str | None = None
+    billing_tax_id: str | None = None
+    next_term_price: str | None = None
+
+
+@dataclass(frozen=True)
+class OrganizationSummary:
+    """One line of the organization list: its contract's term and its seat counts."""
+
+    slug: str
+    name: str
+    purchased: int
+    assigned: int
+    term_end: dt.date
+    auto_renew: bool
+
+
+def checked_name(name: str) -> str:
+    stripped = (name or "").strip()
+    if not stripped or len(stripped) > 200 or _has_control_characters(stripped):
+        raise InvalidInput("Name must be 1-200 characters, on one line.")
+    return stripped
+
+
+def checked_locale(identifier: str) -> str:
+    """A Babel locale identifier in its canonical form (``es``, ``pt_BR``), or InvalidInput."""
+    try:
+        return str(Locale.parse((identifier or "").strip().replace("-", "_")))
+    except (ValueError, TypeError, UnknownLocaleError) as exc:
+        raise InvalidInput(
+            f"Locale {identifier!r} is not a known locale; use an identifier such as en or es."
+        ) from exc
+
+
 def create_organization(session: Session, new: NewOrganization, *, actor: Actor) -> Organization:
     if not SLUG_PATTERN.match(new.slug or ""):
         raise InvalidInput(
             f"Slug {new.slug!r} must be 1-63 lowercase letters, digits or inner hyphens."
         )
-    name = (new.name or "").strip()
-    if not name or len(name) > 200:
-        raise InvalidInput("Name must be 1-200 characters.")
+    name = checked_name(new.name)
     if not 1 <= new.seats <= MAX_SEATS:
         raise InvalidInput(f"Seats must be between 1 and {MAX_SEATS}, got {new.seats}.")
     if new.seat_price_minor < 0:
@@ -118,6 +165,99 @@ def create_organization(session: Session, new: NewOrganization, *, actor: Actor)
     )
     session.flush()
     return organization
+
+
+def update_organization(
+    session: Session, organization: Organization, change: OrganizationChange, *, actor: Actor
+) -> Organization:
+    """Apply ``change``, all or nothing, and audit what it changed (nothing changed: no entry).
+
+    The seat price of the current term never changes (its invoices and prorations rest on
+    it): a new price is set for the next term, and the renewal applies it.
+    """
+    contract = organization.contract
+    wanted: dict[str, Any] = {}
+    if change.name is not None:
+        wanted["name"] = checked_name(change.name)
+    if change.locale is not None:
+        wanted["locale"] = checked_locale(change.locale)
+    for field, limit, lines in _BILLING_FIELDS:
+        text = getattr(change, field)
+        if text is not None:
+            wanted[field] = _billing_text(field, text, limit, multi_line=lines)
+    changed: dict[str, Any] = {
+        field: value for field, value in wanted.items() if getattr(organization, field) != value
+    }
+    if change.auto_renew is not None and change.auto_renew != contract.auto_renew:
+        changed["auto_renew"] = change.auto_renew
+    if change.next_term_price is not None:
+        price = (
+            parse_price(change.next_term_price, contract.currency)
+            if change.next_term_price.strip()
+            else None
+        )
+        if price != contract.next_term_price_minor:
+            changed["next_term_price_minor"] = price
+    if not changed:
+        return organization
+    for field, value in changed.items():
+        setattr(contract if field in _CONTRACT_FIELDS else organization, field, value)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "organization.update",
+        organization_id=organization.id,
+        target=organization.slug,
+        details=changed,
+    )
+    return organization
+
+
+_CONTRACT_FIELDS = {"auto_renew", "next_term_price_minor"}
+# (field, longest text, whether it may span lines): an address does, the rest are one line.
+_BILLING_FIELDS = (
+    ("billing_legal_name", 200, False),
+    ("billing_address", 1000, True),
+    ("billing_tax_id", 64, False),
+)
+
+
+def _billing_text(field: str, text: str, limit: int, *, multi_line: bool) -> str | None:
+    """A billing detail as stored: stripped, ``None`` when empty, refused when too long or
+    holding control characters (an invoice prints it as given)."""
+    stored = text.strip().replace("\r\n", "\n")
+    if not stored:
+        return None
+    if len(stored) > limit or _has_control_characters(
+        stored.replace("\n", "") if multi_line else stored
+    ):
+        what = field.removeprefix("billing_").replace("_", " ")
+        kind = "text" if multi_line else "one line of text"
+        raise InvalidInput(f"The billing {what} must be {kind} of at most {limit} characters.")
+    return stored
+
+
+def _has_control_characters(text: str) -> bool:
+    return any(unicodedata.category(character) == "Cc" for character in text)
+
+
+def list_organizations(session: Session) -> list[OrganizationSummary]:
+    """Every organization by slug, with its term and seat counts, in one query."""
+    rows = session.execute(
+        select(
+            Organization.slug,
+            Organization.name,
+            SeatPool.purchased,
+            SeatPool.assigned,
+            Contract.term_end,
+            Contract.auto_renew,
+        )
+        .join(Contract, Contract.organization_id == Organization.id)
+        .join(SeatPool, SeatPool.organization_id == Organization.id)
+        .order_by(Organization.slug)
+    )
+    return [OrganizationSummary(*row) for row in rows]
 
 
 _BY_SLUG = select(Organization).where(Organization.slug == bindparam("slug"))
@@ -198,12 +338,7 @@ def transfer_primary_owner(
     previous Primary Owner; naming the current one changes nothing.
     """
     successor = get_member(session, organization, email)
-    current = session.scalar(
-        select(Member).where(
-            Member.organization_id == organization.id,
-            Member.role == Role.PRIMARY_OWNER.value,
-        )
-    )
+    current = primary_owner(session, organization)
     if current is not None and current.id == successor.id:
         return successor, current
     if not successor.active:
@@ -227,6 +362,25 @@ def transfer_primary_owner(
         details={"previous": current.email if current is not None else None},
     )
     return successor, current if current is not None else successor
+
+
+def deactivate_member(session: Session, member: Member, *, actor: Actor, reason: str) -> None:
+    """The member stays (the ledger, invoices and audit name it) but is inactive and holds no
+    seat (I3): its seat goes back to the pool for someone else."""
+    member.active = False
+    member.updated_at = utcnow()
+    session.flush()  # the release reloads the member it locks
+    release_seat(session, member, actor=actor, reason=reason)
+
+
+def primary_owner(session: Session, organization: Organization) -> Member | None:
+    """The one who buys seats (None only while an operator has not named a successor)."""
+    return session.scalar(
+        select(Member).where(
+            Member.organization_id == organization.id,
+            Member.role == Role.PRIMARY_OWNER.value,
+        )
+    )
 
 
 def list_members(session: Session, organization: Organization) -> list[Member]:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from app import audit
 from app.ledger import Actor, renew_contract
 from app.models import Contract, Organization
+from app.money import format_minor
 
 
 def renew_due_contracts(
@@ -49,6 +50,7 @@ def renew_due_contracts(
                 "term_start": outcome.term_start.isoformat(),
                 "term_end": outcome.term_end.isoformat(),
                 "purchased": outcome.purchased,
+                "seat_price_minor": outcome.seat_price_minor,
             },
         )
         report.append(
@@ -58,6 +60,7 @@ def renew_due_contracts(
                 "term_start": outcome.term_start.isoformat(),
                 "term_end": outcome.term_end.isoformat(),
                 "purchased": outcome.purchased,
+                "seat_price": format_minor(outcome.seat_price_minor, contract.currency),
             }
         )
     return report

@@ -17,9 +17,10 @@ from flask import Response, current_app, request
 from sqlalchemy.orm import Session
 
 from app import directory, waiting_list
+from app.departures import remove_directory_user
 from app.directory import GroupRef, UserRecord
 from app.errors import NoFreeSeat
-from app.groups import groups_of, leave_all_groups
+from app.groups import groups_of
 from app.models import DirectoryUser
 from scim import attributes as attrs
 from scim import discovery
@@ -317,8 +318,7 @@ def delete_user(resource_id: str, if_match: str | None) -> Response:
     with unit(write=True) as session:
         user = _load(session, resource_id)
         check_if_match(if_match, version_tag(user), "User")
-        leave_all_groups(session, user, actor=actor())
-        directory.remove(session, user, actor=actor())
+        remove_directory_user(session, user, actor=actor())
     return scim_response(None, 204)
 
 

@@ -40,6 +40,7 @@ def test_renewal_keeps_the_seats_in_use(database: Database) -> None:
         "term_start": "2027-01-01",
         "term_end": "2028-01-01",
         "purchased": 4,
+        "seat_price": "30.00",
     }
     assert usage(database, org_id) == {
         "purchased": 4,
