@@ -96,7 +96,7 @@ def validate_quantity(quantity: int) -> int:
     if not 1 <= quantity <= MAX_SEATS_PER_PURCHASE:
         raise InvalidInput(
             f"The number of seats to add must be between 1 and {MAX_SEATS_PER_PURCHASE}, "
-            f"got {quantity}. Seats cannot be removed during the term (R4)."
+            f"got {quantity}. Seats cannot be removed during the term."
         )
     return quantity
 

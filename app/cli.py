@@ -7,6 +7,7 @@ changes data runs in one unit of work and goes through the same domain functions
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import functools
 import getpass
@@ -20,24 +21,32 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
 from flask import current_app
-from flask.cli import FlaskGroup
+from flask.cli import FlaskGroup, ScriptInfo
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app import billing, create_app, database_of, reconciliation, scim_tokens, settings_of
+from app.database_check import DatabaseNotReady, check_database, shown_url
+from app.departures import remove_member
 from app.dev_sign_in import create_link
 from app.errors import NotFound, SeatgateError, SeatRefused
 from app.ledger import Actor, claim_seat, recount, release_seat, seat_usage
 from app.migrations_runner import upgrade_database
-from app.models import Member, PlanType, Role, Source
-from app.money import normalize_currency, parse_price
+from app.models import IdentityProvider, Member, Organization, PlanType, Role, Source
+from app.money import format_minor, normalize_currency, parse_price
 from app.organizations import (
     NewOrganization,
+    OrganizationChange,
     add_member,
     create_organization,
     get_member,
     get_organization,
     list_members,
+    list_organizations,
+    primary_owner,
     transfer_primary_owner,
+    update_organization,
 )
 from app.renewal import renew_due_contracts
 from app.settings import SettingsError, load_settings
@@ -116,7 +125,76 @@ def _create_app_for_cli() -> Any:
     return create_app()
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app_for_cli, add_version_option=False)
+# Commands that run on a database without this release's schema (they make it).
+SCHEMA_NOT_NEEDED: set[click.Command] = set()
+_CHECKS_SCHEMA: set[click.Command] = set()
+
+
+class SeatgateGroup(FlaskGroup):
+    """Flask's command group, showing seatgate's commands only, where every command first
+    checks the database: one that is down, missing or not at this release's migration is one
+    line on stderr and exit status 2, before the command does anything.
+
+    Why every command: one that ran on an older schema could work in part, or write without
+    a constraint or trigger a newer migration added. ``--help`` never touches the database.
+    Flask's ``run``, ``shell`` and ``routes`` are left out; its ``--app``, ``--env-file`` and
+    ``--debug`` options still work but are hidden from ``--help``.
+    """
+
+    def __init__(self, **extra: Any) -> None:
+        super().__init__(add_default_commands=False, **extra)
+        self.params = [_hidden(param) for param in self.params]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _check_database_first(command)
+        return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DatabaseNotReady as error:
+            fail(str(error), 2)
+        except DBAPIError:
+            # The command failed on the database: say why in one line if the database is not
+            # ready; an error on a ready database is a bug, and keeps its traceback.
+            settings = settings_of(ctx.ensure_object(ScriptInfo).load_app())
+            try:
+                check_database(settings.database)
+            except DatabaseNotReady as error:
+                fail(str(error), 2)
+            raise
+
+
+def _check_database_first(command: click.Command) -> None:
+    """Make ``command`` (every command of a group) check the database before it runs."""
+    if isinstance(command, click.Group):
+        for subcommand in command.commands.values():
+            _check_database_first(subcommand)
+        return
+    callback = command.callback
+    if callback is None or command in SCHEMA_NOT_NEEDED or command in _CHECKS_SCHEMA:
+        return
+
+    @functools.wraps(callback)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        flask_app = click.get_current_context().ensure_object(ScriptInfo).load_app()
+        check_database(settings_of(flask_app).database)
+        return callback(*args, **kwargs)
+
+    command.callback = checked
+    _CHECKS_SCHEMA.add(command)
+
+
+def _hidden(param: click.Parameter) -> click.Parameter:
+    if isinstance(param, click.Option) and param.name in {"app", "env_file", "debug"}:
+        param = copy.copy(param)  # Flask's option objects are shared module-wide
+        param.hidden = True
+    return param
+
+
+@click.group(cls=SeatgateGroup, create_app=_create_app_for_cli, add_version_option=False)
 def cli() -> None:
     """seatgate: seat-aware SCIM provisioning and SAML SSO gateway."""
 
@@ -131,7 +209,10 @@ def db_upgrade() -> None:
     """Apply every pending migration."""
     settings = settings_of(current_app)
     revision = upgrade_database(settings.database.url)
-    emit({"database": settings.database.url.split("@")[-1], "revision": revision})
+    emit({"database": shown_url(settings.database.url), "revision": revision})
+
+
+SCHEMA_NOT_NEEDED.add(db_upgrade)
 
 
 @cli.group()
@@ -190,6 +271,109 @@ def org_create(
         )
 
 
+@org.command("list")
+def org_list() -> None:
+    """Every organization, with its seats and the end of its term."""
+    with database_of(current_app).unit_of_work(write=False) as session:
+        emit(
+            [
+                {
+                    "slug": summary.slug,
+                    "name": summary.name,
+                    "purchased": summary.purchased,
+                    "assigned": summary.assigned,
+                    "free": summary.purchased - summary.assigned,
+                    "term_end": summary.term_end.isoformat(),
+                    "auto_renew": summary.auto_renew,
+                }
+                for summary in list_organizations(session)
+            ]
+        )
+
+
+@org.command("show")
+@click.argument("slug")
+@reports_domain_errors
+def org_show(slug: str) -> None:
+    """An organization: its contract, seats, locale, billing details and Primary Owner."""
+    with database_of(current_app).unit_of_work(write=False) as session:
+        emit(_organization_dict(session, get_organization(session, slug)))
+
+
+@org.command("update")
+@click.argument("slug")
+@click.option("--name", help="The organization's name")
+@click.option("--auto-renew/--no-auto-renew", default=None, help="Renew at the end of the term")
+@click.option("--locale", help="Language of its pages and messages: en, es, …")
+@click.option("--legal-name", help="Billing: the legal name invoices are addressed to")
+@click.option("--address", help="Billing: postal address (may span lines)")
+@click.option("--tax-id", help="Billing: tax identifier (VAT number, EIN, …)")
+@click.option(
+    "--next-term-price",
+    help="Per seat per month from the next renewal on, e.g. 32.50; the current term keeps its",
+)
+@reports_domain_errors
+def org_update(
+    slug: str,
+    name: str | None,
+    auto_renew: bool | None,
+    locale: str | None,
+    legal_name: str | None,
+    address: str | None,
+    tax_id: str | None,
+    next_term_price: str | None,
+) -> None:
+    """Change SLUG's name, renewal, locale, billing details or next term's seat price.
+
+    Only the options given change; an empty value ("") clears a billing detail or the next
+    term's price.
+    """
+    change = OrganizationChange(
+        name=name,
+        auto_renew=auto_renew,
+        locale=locale,
+        billing_legal_name=legal_name,
+        billing_address=address,
+        billing_tax_id=tax_id,
+        next_term_price=next_term_price,
+    )
+    with unit_of_work() as session:
+        organization = update_organization(
+            session, get_organization(session, slug), change, actor=operator()
+        )
+        emit(_organization_dict(session, organization))
+
+
+def _organization_dict(session: Session, organization: Organization) -> dict[str, Any]:
+    contract = organization.contract
+    currency = contract.currency
+    next_price = contract.next_term_price_minor
+    next_seat_price = None if next_price is None else format_minor(next_price, currency)
+    owner = primary_owner(session, organization)
+    return {
+        "slug": organization.slug,
+        "name": organization.name,
+        "locale": organization.locale,
+        "created_at": organization.created_at.isoformat(),
+        "primary_owner": owner.email if owner is not None else None,
+        "contract": {
+            "plan": contract.plan_type,
+            "term_start": contract.term_start.isoformat(),
+            "term_end": contract.term_end.isoformat(),
+            "currency": currency,
+            "seat_price": format_minor(contract.seat_price_minor, currency),
+            "next_term_seat_price": next_seat_price,
+            "auto_renew": contract.auto_renew,
+        },
+        "seats": _usage(session, organization.id),
+        "billing": {
+            "legal_name": organization.billing_legal_name,
+            "address": organization.billing_address,
+            "tax_id": organization.billing_tax_id,
+        },
+    }
+
+
 @cli.group()
 def member() -> None:
     """Members of an organization."""
@@ -223,10 +407,28 @@ def member_transfer_primary(slug: str, email: str) -> None:
         emit({"primary_owner": member_dict(successor), "previous": member_dict(previous)})
 
 
+@member.command("remove")
+@click.argument("slug")
+@click.argument("email")
+@reports_domain_errors
+def member_remove(slug: str, email: str) -> None:
+    """Remove a member: the seat goes back to the pool, the history stays.
+
+    The member is deactivated, not deleted (the ledger and invoices name it). One the
+    identity provider provisioned leaves the directory as a SCIM DELETE would take it out;
+    unassign it in the identity provider too, or its next update brings it back.
+    """
+    with unit_of_work() as session:
+        organization = get_organization(session, slug)
+        removed = remove_member(session, organization, email, actor=operator())
+        emit({**member_dict(removed), **_usage(session, organization.id)})
+
+
 @member.command("list")
 @click.argument("slug")
 @reports_domain_errors
 def member_list(slug: str) -> None:
+    """Every member, active or not, with role and seat."""
     with database_of(current_app).unit_of_work(write=False) as session:
         organization = get_organization(session, slug)
         emit([member_dict(m) for m in list_members(session, organization)])
@@ -347,7 +549,7 @@ def ledger() -> None:
 )
 @reports_domain_errors
 def ledger_verify(slug: str | None, alert: bool) -> None:
-    """Recount every organization (or SLUG) from its ledger; exit 1 on any drift (I4).
+    """Recount every organization (or SLUG) from its ledger; exit 1 on any drift.
 
     Run it periodically (cron, a systemd timer): with drift it alerts the operators.
     """
@@ -367,30 +569,36 @@ def ledger_verify(slug: str | None, alert: bool) -> None:
 @click.option("--today", "today_text", help="Renew as of this date (default: today, UTC)")
 @reports_domain_errors
 def renew(today_text: str | None) -> None:
-    """Renew every auto-renewing contract whose term has ended (R7)."""
+    """Renew every auto-renewing contract whose term has ended, with the seats in use.
+
+    Run it daily (cron, a systemd timer). A contract that does not auto-renew is reported as
+    lapsed.
+    """
     today = parse_date(today_text, "--today") if today_text else dt.datetime.now(dt.UTC).date()
     with unit_of_work() as session:
         emit(renew_due_contracts(session, today=today, actor=operator()))
 
 
 @cli.command("serve")
-@click.option("--host", help="Bind address (default from settings)")
-@click.option("--port", type=int, help="Port (default from settings)")
-@click.option("--workers", type=int, help="gunicorn worker processes")
+@click.option("--host", help="Bind address (default: the server.host setting)")
+@click.option("--port", type=int, help="Port (default: the server.port setting)")
+@click.option("--workers", type=int, help="gunicorn worker processes (default: server.workers)")
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
-    """Serve the application under gunicorn."""
-    server = settings_of(current_app).server
-    bind = f"{host or server.host}:{port or server.port}"
+    """Serve the application under gunicorn (logs: JSON lines on stderr)."""
+    settings = settings_of(current_app)
+    server = settings.server
     argv = [
         sys.executable,
         "-m",
         "gunicorn",
+        "--config",
+        "python:app.serving",  # JSON logs, metrics summed over workers
         "--bind",
-        bind,
+        f"{host or server.host}:{port or server.port}",
         "--workers",
         str(workers or server.workers),
-        "--access-logfile",
-        "-",
+        "--log-level",
+        settings.log_level.lower(),
         "--no-control-socket",  # several instances on one host must not fight over one socket
         "app.wsgi:application",
     ]
@@ -442,6 +650,9 @@ def demo() -> None:
             owner = get_member(session, organization, DEMO_OWNER)
             sign_in = create_link(session, owner, actor=actor).token
         usage = _usage(session, organization.id)
+        has_idp = session.scalar(
+            select(IdentityProvider.id).where(IdentityProvider.organization_id == organization.id)
+        )
     base = settings.base_url.rstrip("/")
     emit(
         {
@@ -454,7 +665,8 @@ def demo() -> None:
                 "billing": f"{base}/settings/billing",
                 "owner_sign_in": f"{base}/dev/login/{sign_in}" if sign_in else None,
                 "scim_base": f"{base}/scim/v2",
-                "sso_metadata": f"{base}/sso/{DEMO_SLUG}/metadata",
+                # the SP metadata exists once an IdP is configured (`seatgate sso configure`)
+                "sso_metadata": f"{base}/sso/{DEMO_SLUG}/metadata" if has_idp else None,
                 "openapi": f"{base}/api/v1/openapi.json",
             },
             "scim_token": token.secret,

@@ -37,13 +37,12 @@ def token() -> None:
 @click.option("--label", default="SCIM", show_default=True, help="Which connection uses it")
 @reports_domain_errors
 def token_create(slug: str, label: str) -> None:
-    """Issue a token. It is printed once, alone on the last line; only its hash is kept."""
+    """Issue a token, printed once as "token" in the output; only its hash is kept."""
     with unit_of_work() as session:
         issued = create_token(
             session, get_organization(session, slug), label=label, actor=operator()
         )
-        emit(token_dict(issued.token))
-    click.echo(issued.secret)
+        emit({**token_dict(issued.token), "token": issued.secret})
 
 
 @token.command("list")

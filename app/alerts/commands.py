@@ -6,6 +6,7 @@ the ``seatgate`` CLI without ``app.cli`` importing this package.
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from types import FrameType
@@ -19,10 +20,14 @@ from app.alerts.delivery import Deliverer
 from app.alerts.policy import policy_of, set_policy
 from app.alerts.webhooks import add_webhook, list_webhooks, remove_webhook, webhook_dict
 from app.cli import emit, operator, parse_instant, reports_domain_errors, unit_of_work
+from app.database_check import shown_url
 from app.organizations import get_organization
 
 alerts_commands = Blueprint("alerts_cli", __name__, cli_group="alerts")
+alerts_commands.cli.help = "Owner alerts: deliver the outbox, list alerts, set thresholds."
 webhook_commands = Blueprint("webhook_cli", __name__, cli_group="webhook")
+webhook_commands.cli.help = "Signed webhooks that receive an organization's alerts."
+log = logging.getLogger("seatgate.alerts")
 
 
 @alerts_commands.cli.command("deliver")
@@ -31,9 +36,11 @@ webhook_commands = Blueprint("webhook_cli", __name__, cli_group="webhook")
 def alerts_deliver(once: bool, now_text: str | None) -> None:
     """Send pending alerts by e-mail and webhook, retrying failures with backoff.
 
-    Without --once, runs until SIGTERM or Ctrl-C. Several deliverers may run at once.
+    Without --once, runs until SIGTERM or Ctrl-C, logs every pass with its counts (JSON on
+    stderr) and prints the totals when it stops. Several deliverers may run at once.
     """
-    deliverer = Deliverer(database_of(current_app), settings_of(current_app))
+    settings = settings_of(current_app)
+    deliverer = Deliverer(database_of(current_app), settings)
     if once:
         emit(deliverer.run_pass(now=parse_instant(now_text, "--now")).as_dict())
         return
@@ -44,7 +51,17 @@ def alerts_deliver(once: bool, now_text: str | None) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    deliverer.run_forever(stop)
+    log.info(
+        "alert delivery started",
+        extra={
+            "poll_interval": settings.alerts.poll_interval,
+            "email": deliverer.email_enabled,
+            "database": shown_url(settings.database.url),
+        },
+    )
+    totals = deliverer.run_forever(stop, log_idle_passes=True)
+    log.info("alert delivery stopped", extra=totals.as_dict())
+    emit(totals.as_dict())
 
 
 @alerts_commands.cli.command("list")

@@ -25,6 +25,7 @@ import datetime as dt
 import logging
 import smtplib
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -90,6 +91,41 @@ class PassReport:
     handed_back: int = 0  # claimed, then left unsent: the lease could not outlast the send
     email_waiting_for_smtp: int = 0
     errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def did_something(self) -> bool:
+        return any(
+            (self.notices, self.fanned_out, self.sent, self.failed, self.handed_back, self.errors)
+        )
+
+
+@dataclass
+class DeliveryTotals:
+    """What a run of passes did, counted over all of them."""
+
+    passes: int = 0
+    failed_passes: int = 0  # passes an unexpected error (a database outage) cut short
+    notices: int = 0
+    fanned_out: int = 0
+    sent: int = 0
+    failed: int = 0
+    webhooks_disabled: int = 0
+    handed_back: int = 0
+
+    def add(self, report: PassReport) -> None:
+        self.passes += 1
+        for name in (
+            "notices",
+            "fanned_out",
+            "sent",
+            "failed",
+            "webhooks_disabled",
+            "handed_back",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(report, name))
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -189,16 +225,35 @@ class Deliverer:
         session.flush()
         return handed_back
 
-    def run_forever(self, stop: threading.Event) -> None:
-        """Pass after pass until ``stop`` is set; an unexpected error never ends the loop."""
+    def run_forever(
+        self, stop: threading.Event, *, log_idle_passes: bool = False
+    ) -> DeliveryTotals:
+        """Pass after pass until ``stop`` is set; an unexpected error never ends the loop.
+
+        Each pass that did something is logged with its counts; ``log_idle_passes`` logs the
+        others too, for a process that does nothing else (``seatgate alerts deliver``), whose
+        log is then the operator's sign that it is alive and how much waits.
+        """
+        totals = DeliveryTotals()
         while not stop.is_set():
             try:
+                started = time.monotonic()
                 report = self.run_pass()
-                if report.sent or report.failed:
-                    log.info("alert delivery pass", extra=report.as_dict())
+                totals.add(report)
+                if log_idle_passes or report.did_something:
+                    log.info(
+                        "alert delivery pass",
+                        extra={
+                            **report.as_dict(),
+                            "seconds": round(time.monotonic() - started, 3),
+                        },
+                    )
             except Exception:
+                totals.passes += 1
+                totals.failed_passes += 1
                 log.exception("alert delivery pass failed")
             stop.wait(self.settings.alerts.poll_interval)
+        return totals
 
     def _claim(self, session: Session, *, now: dt.datetime) -> list[ClaimedDelivery]:
         query = (

@@ -21,6 +21,7 @@ from app.sessions import issue
 from app.web import request_id, set_session_cookie
 
 blueprint = Blueprint("dev", __name__, cli_group="dev")
+blueprint.cli.help = "Development only: sign in without an identity provider."
 
 
 @blueprint.cli.command("login-link")

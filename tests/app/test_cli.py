@@ -12,8 +12,10 @@ from sqlalchemy import select, update
 
 from app.cli import cli
 from app.db import Database
-from app.models import AuditEntry, Member
+from app.ledger import release_seat
+from app.models import AuditEntry, Member, SeatEvent
 from app.scim_tokens import authenticate
+from tests.factories import OPERATOR, at
 
 ORG = [
     "org", "create", "acme", "--name", "Acme", "--seats", "2", "--seat-price", "30.00",
@@ -213,3 +215,159 @@ def test_the_primary_owner_role_goes_only_to_an_active_member(
     )
     roles = {m["email"]: m["role"] for m in ok(runner, "member", "list", "acme")}
     assert roles == {"po@acme.example.com": "primary_owner", "gone@acme.example.com": "user"}
+
+
+def test_org_list_and_show(runner: FlaskCliRunner) -> None:
+    assert ok(runner, "org", "list") == []
+    ok(runner, *ORG)
+    globex = list(ORG)
+    globex[2], globex[4] = "globex", "Globex"
+    globex[globex.index("--primary-owner") + 1] = "po@globex.example.com"
+    ok(runner, *globex, "--no-auto-renew")
+    ok(runner, "seats", "claim", "acme", "po@acme.example.com")
+    assert ok(runner, "org", "list") == [
+        {"slug": "acme", "name": "Acme", "purchased": 2, "assigned": 1, "free": 1,
+         "term_end": "2027-01-01", "auto_renew": True},
+        {"slug": "globex", "name": "Globex", "purchased": 2, "assigned": 0, "free": 2,
+         "term_end": "2027-01-01", "auto_renew": False},
+    ]  # fmt: skip
+    shown = ok(runner, "org", "show", "acme")
+    assert {k: v for k, v in shown.items() if k != "created_at"} == {
+        "slug": "acme",
+        "name": "Acme",
+        "locale": "en",
+        "primary_owner": "po@acme.example.com",
+        "contract": {
+            "plan": "annual_invoiced",
+            "term_start": "2026-01-01",
+            "term_end": "2027-01-01",
+            "currency": "USD",
+            "seat_price": "30.00",
+            "next_term_seat_price": None,
+            "auto_renew": True,
+        },
+        "seats": {"purchased": 2, "assigned": 1, "free": 1, "term_start": "2026-01-01",
+                  "term_end": "2027-01-01"},
+        "billing": {"legal_name": None, "address": None, "tax_id": None},
+    }  # fmt: skip
+    assert "No organization with slug 'nope'" in refused(runner, "org", "show", "nope")
+
+
+def test_org_update_changes_only_what_is_given_and_audits_it(
+    runner: FlaskCliRunner, database: Database
+) -> None:
+    ok(runner, *ORG)
+    updated = ok(
+        runner, "org", "update", "acme", "--name", " Acme Iberia ", "--locale", "es-ES",
+        "--legal-name", "Acme Iberia S.L.", "--address", "Calle Mayor 1\r\n28013 Madrid",
+        "--tax-id", "ESB12345678", "--next-term-price", "32.50", "--no-auto-renew",
+    )  # fmt: skip
+    assert (updated["name"], updated["locale"]) == ("Acme Iberia", "es_ES")
+    assert updated["billing"] == {
+        "legal_name": "Acme Iberia S.L.",
+        "address": "Calle Mayor 1\n28013 Madrid",
+        "tax_id": "ESB12345678",
+    }
+    contract = updated["contract"]
+    assert (contract["seat_price"], contract["next_term_seat_price"]) == ("30.00", "32.50")
+    assert contract["auto_renew"] is False
+    # only what is given changes; "" clears a billing detail and the next term's price
+    again = ok(runner, "org", "update", "acme", "--tax-id", "", "--next-term-price", "")
+    assert (again["name"], again["billing"]["legal_name"]) == ("Acme Iberia", "Acme Iberia S.L.")
+    assert (again["billing"]["tax_id"], again["contract"]["next_term_seat_price"]) == (None, None)
+    assert ok(runner, "org", "update", "acme", "--locale", "es_ES") == again  # no change
+    with database.unit_of_work(write=False) as session:
+        entries = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "organization.update")
+        ).all()
+    assert len(entries) == 2  # the run that changed nothing wrote nothing
+    assert entries[0].details["next_term_price_minor"] == 3250
+    assert entries[1].details == {"billing_tax_id": None, "next_term_price_minor": None}
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--locale", "klingon-xx", "is not a known locale"),
+        ("--locale", "", "is not a known locale"),
+        ("--name", "", "Name must be 1-200 characters"),
+        ("--name", "Acme\nEvil", "on one line"),
+        ("--legal-name", "x" * 201, "legal name must be one line of text of at most 200"),
+        ("--tax-id", "ES\x1bB1", "tax id must be one line of text"),
+        ("--address", "a\x00b", "address must be text of at most 1000"),
+        ("--next-term-price", "-1", "zero or a positive amount"),
+        ("--next-term-price", "32.555", "more than 2 decimals"),
+    ],
+)
+def test_bad_org_updates_are_refused_and_change_nothing(
+    runner: FlaskCliRunner, option: str, value: str, message: str
+) -> None:
+    ok(runner, *ORG)
+    before = ok(runner, "org", "show", "acme")
+    assert message in refused(runner, "org", "update", "acme", "--tax-id", "T-1", option, value)
+    assert ok(runner, "org", "show", "acme") == before
+
+
+def test_the_next_terms_price_applies_from_the_renewal_on(runner: FlaskCliRunner) -> None:
+    ok(runner, *ORG)
+    ok(runner, "org", "update", "acme", "--next-term-price", "45.00")
+    ok(runner, "seats", "claim", "acme", "po@acme.example.com")
+    # the current term still bills at its own price
+    assert ok(runner, "seats", "quote", "acme", "1", "--at", "2026-12-01")["total"] == "30.00"
+    [renewed] = ok(runner, "renew", "--today", "2027-01-01")
+    assert renewed["seat_price"] == "45.00"
+    contract = ok(runner, "org", "show", "acme")["contract"]
+    assert (contract["seat_price"], contract["next_term_seat_price"]) == ("45.00", None)
+    assert ok(runner, "seats", "quote", "acme", "1", "--at", "2027-12-01")["total"] == "45.00"
+    [later] = ok(runner, "renew", "--today", "2028-01-01")
+    assert later["seat_price"] == "45.00"  # applied once, then the contract's price
+
+
+def test_a_renewal_applied_by_a_seat_change_takes_the_new_price(
+    runner: FlaskCliRunner, database: Database
+) -> None:
+    """Nobody ran `seatgate renew`: the first claim after the term renews, price included."""
+    ok(runner, *ORG)
+    ok(runner, "org", "update", "acme", "--next-term-price", "0")  # a free next term
+    ok(runner, "seats", "claim", "acme", "po@acme.example.com")
+    with database.unit_of_work() as session:
+        member = session.scalars(select(Member)).one()
+        release_seat(session, member, actor=OPERATOR, now=at("2027-02-01"))
+    contract = ok(runner, "org", "show", "acme")["contract"]
+    assert (contract["term_start"], contract["seat_price"]) == ("2027-01-01", "0.00")
+
+
+def test_member_remove_releases_the_seat_and_keeps_the_history(
+    runner: FlaskCliRunner, database: Database
+) -> None:
+    ok(runner, *ORG)
+    ok(runner, "member", "add", "acme", "a@acme.example.com")
+    ok(runner, "seats", "claim", "acme", "a@acme.example.com")
+    removed = ok(runner, "member", "remove", "acme", "A@acme.example.com")
+    assert (removed["email"], removed["active"], removed["seat"]) == (
+        "a@acme.example.com",
+        False,
+        False,
+    )
+    assert (removed["assigned"], removed["free"]) == (0, 2)
+    assert ok(runner, "member", "remove", "acme", "a@acme.example.com")["active"] is False
+    assert "deactivated" in refused(runner, "seats", "claim", "acme", "a@acme.example.com")
+    members = {m["email"]: m["active"] for m in ok(runner, "member", "list", "acme")}
+    assert members == {"po@acme.example.com": True, "a@acme.example.com": False}
+    assert ok(runner, "seats", "recount", "acme")["consistent"] is True
+    with database.unit_of_work(write=False) as session:
+        kinds = session.scalars(select(SeatEvent.kind).order_by(SeatEvent.id)).all()
+        removals = session.scalars(
+            select(AuditEntry.target).where(AuditEntry.action == "member.remove")
+        ).all()
+    assert kinds[-2:] == ["assign", "release"]  # the history stays
+    assert removals == ["a@acme.example.com"]  # once: the second removal changed nothing
+
+
+def test_member_remove_refuses_the_primary_owner_and_strangers(runner: FlaskCliRunner) -> None:
+    ok(runner, *ORG)
+    assert "is the Primary Owner" in refused(
+        runner, "member", "remove", "acme", "po@acme.example.com"
+    )
+    assert "No member" in refused(runner, "member", "remove", "acme", "who@acme.example.com")
+    assert ok(runner, "member", "list", "acme")[0]["active"] is True

@@ -113,3 +113,28 @@ def test_cli_refusals(runner: FlaskCliRunner, scim: Scim) -> None:
     assert "No role mapping" in roles_cli(runner, "unmap", "acme", "Nobody", status=1)
     assert "Invalid value" in roles_cli(runner, "map", "acme", "X", "user", status=2)
     assert "no organization" in roles_cli(runner, "list", "nope", status=1).lower()
+
+
+def test_an_operator_removes_a_provisioned_member_as_a_scim_delete_would(
+    scim: Scim, runner: FlaskCliRunner, database: Database
+) -> None:
+    """`seatgate member remove` takes the same path as the IdP's DELETE: out of its groups
+    (its role from a mapped group falls back), out of the directory, the seat released."""
+    roles_cli(runner, "map", "acme", "Seatgate Admins", "admin")
+    alice = scim.post("/Users", user("alice@acme.example.com")).get_json()["id"]
+    admins = make_group(scim, "Seatgate Admins", [alice])["id"]
+    assert roles(database)["alice"] == "admin"
+    result = runner.invoke(cli, ["member", "remove", "acme", "alice@acme.example.com"])
+    assert result.exit_code == 0, result.output
+    removed = json.loads(result.stdout)
+    assert (removed["active"], removed["seat"], removed["role"]) == (False, False, "user")
+    assert scim.get(f"/Users/{alice}").status_code == 404
+    assert scim.get(f"/Groups/{admins}").get_json().get("members", []) == []
+    with database.unit_of_work(write=False) as session:
+        actions = session.scalars(
+            select(AuditEntry.action).where(AuditEntry.target == "alice@acme.example.com")
+        ).all()
+    assert "directory.remove" in actions
+    # the identity provider provisions the same person again: the member row is taken over
+    assert scim.post("/Users", user("alice@acme.example.com")).status_code == 201
+    assert roles(database)["alice"] == "user"

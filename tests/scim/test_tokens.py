@@ -23,9 +23,9 @@ def test_cli_creates_lists_and_revokes(
 ) -> None:
     created = runner.invoke(args=["token", "create", "acme", "--label", "Okta production"])
     assert created.exit_code == 0, created.output
-    *info, secret = created.output.strip().splitlines()
+    described = json.loads(created.stdout)  # one document, secret included: `| jq .token`
+    secret = described["token"]
     assert secret.startswith(TOKEN_PREFIX) and len(secret) > 40
-    described = json.loads("\n".join(info))
     assert described["label"] == "Okta production" and described["revoked_at"] is None
     with database.unit_of_work(write=False) as session:
         stored = session.scalars(select(ScimToken.token_hash)).all()

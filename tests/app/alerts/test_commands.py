@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -125,3 +131,59 @@ def test_alerts_deliver_once_sends_and_lists(
     assert isinstance(listed, list)
     [alert] = listed
     assert alert["status"] == "dispatched" and alert["deliveries"] == {"sent": 3}
+
+
+def test_alerts_deliver_logs_every_pass_and_prints_its_totals(
+    database: Database, database_url: str, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    """The long-running deliverer, as an operator runs it: a JSON log line per pass with its
+    counts (idle passes too: the sign it is alive), and the totals on stdout when stopped."""
+    org_with_staff(database)
+    seat_members(
+        database,
+        add_users(database, "acme", [f"u{i}@acme.example.com" for i in range(8)]),
+        when=at("2026-06-01"),
+    )  # an 80 % alert for the owners
+    env = {
+        **os.environ,
+        "SEATGATE_DATABASE_URL": database_url,
+        "SEATGATE_SMTP_URL": smtp_server.url,
+        "SEATGATE_ALERTS_POLL_INTERVAL": "1",
+    }
+    log = tmp_path / "deliver.log"
+    with log.open("wb") as stderr:
+        deliverer = subprocess.Popen(
+            [str(Path(sys.executable).parent / "seatgate"), "alerts", "deliver"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            passes = [
+                line
+                for line in map(json.loads, log.read_text().splitlines())
+                if line["message"] == "alert delivery pass"
+            ]
+            if len(passes) >= 3:
+                break
+            assert deliverer.poll() is None, log.read_text()
+            time.sleep(0.2)
+        else:
+            raise AssertionError("no three passes logged: " + log.read_text())
+    finally:
+        deliverer.send_signal(signal.SIGTERM)
+        out, _ = deliverer.communicate(timeout=60)
+    assert deliverer.returncode == 0
+    sent = len(smtp_server.received)
+    assert sent >= 1
+    assert passes[0]["level"] == "INFO" and passes[0]["logger"] == "seatgate.alerts"
+    assert sum(line["sent"] for line in passes) == sent
+    assert {"fanned_out", "failed", "email_waiting_for_smtp", "seconds"} <= set(passes[0])
+    assert passes[-1]["sent"] == 0  # an idle pass is logged too
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert lines[0]["message"] == "alert delivery started" and lines[0]["email"] is True
+    assert lines[-1]["message"] == "alert delivery stopped"
+    totals = json.loads(out)
+    assert totals["sent"] == sent and totals["passes"] >= 3 and totals["failed_passes"] == 0
