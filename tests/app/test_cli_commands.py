@@ -26,7 +26,7 @@ from app.cli import cli
 from app.crypto import new_rsa_key, self_signed_certificate
 from app.migrations_runner import head_revision, upgrade_database
 from tests.conftest import PG_SERVER_URL
-from tests.peers import free_port
+from tests.peers import LOOPBACK_RECEIVERS, free_port
 
 SEATGATE = str(Path(sys.executable).parent / "seatgate")
 NOT_RUN_IN_PROCESS = {"serve"}  # replaces the process with gunicorn: tests/app/test_serving.py
@@ -119,7 +119,10 @@ def certificate(tmp_path: Path) -> Path:
 
 def development_app(database_url: str) -> Iterator[Flask]:
     """Development, where every command exists (``dev login-link`` only there)."""
-    flask_app = create_app({"env": "development", "database": {"url": database_url}})
+    # The webhook added below names a host this machine cannot resolve (no network here).
+    flask_app = create_app(
+        {"env": "development", "database": {"url": database_url}, **LOOPBACK_RECEIVERS}
+    )
     yield flask_app
     database_of(flask_app).dispose()
 
