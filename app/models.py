@@ -326,6 +326,10 @@ class AlertKind(enum.StrEnum):
     CONTRACT_ENDING = "contract_ending"
     WEBHOOK_DISABLED = "webhook_disabled"
     CERTIFICATE_EXPIRING = "certificate_expiring"
+    SSO_CHANGED = "sso_changed"
+    # Not an alert to every owner: the outbox row of one owner's e-mail sign-in link
+    # (app.sign_in_links), delivered to that owner alone and never listed among the alerts.
+    SIGN_IN_LINK = "sign_in_link"
 
 
 class AlertStatus(enum.StrEnum):
@@ -504,6 +508,11 @@ class AuthnRequestRecord(Base):
     consumed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     # A test sign-in from a setup page: validated and reported, but nobody is admitted.
     test_mode: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # A test sign-in against an IdP configuration still waiting for an owner's approval: its
+    # answer is checked against that configuration, and only ever reported.
+    idp_submission_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sso_idp_submissions.id", ondelete="SET NULL")
+    )
 
 
 class SeenAssertion(Base):
@@ -598,6 +607,13 @@ class ScimToken(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # Issued through a setup link: refused until an owner approves it (I10).
+    awaiting_approval: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
+    setup_link_id: Mapped[int | None] = mapped_column(
+        ForeignKey("setup_links.id", ondelete="SET NULL")
+    )
 
 
 class DirectoryUser(Base):
@@ -743,8 +759,9 @@ class GroupRoleMapping(Base):
 class SetupLink(Base):
     """A one-time link an owner gives the customer's IT admin to set up SSO and SCIM alone.
 
-    Only the token's SHA-256 is stored. The link works until ``expires_at`` or until the admin
-    finishes the setup (``used_at``), whichever comes first.
+    Only the token's SHA-256 is stored. The link works until ``expires_at``, until the admin
+    finishes the setup (``used_at``) or until an owner or the operator revokes it
+    (``revoked_at``), whichever comes first.
     """
 
     __tablename__ = "setup_links"
@@ -755,6 +772,76 @@ class SetupLink(Base):
     created_by: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    revoked_by: Mapped[str | None] = mapped_column(String(320))
+
+
+class IdpSubmissionStatus(enum.StrEnum):
+    PENDING = "pending"  # waiting for an owner; serves the setup page's test sign-in only
+    APPROVED = "approved"  # an owner made it the organization's identity provider
+    REJECTED = "rejected"  # an owner refused it (or revoked the link that sent it)
+    SUPERSEDED = "superseded"  # the link sent a newer configuration before anyone decided
+
+
+class IdpSubmission(Base):
+    """An IdP configuration sent through a setup link, kept apart from the organization's
+    identity provider until an owner approves it.
+
+    It lives in its own table so that nothing that signs people in can read it by mistake:
+    sign-in reads ``sso_identity_providers`` alone, and only a setup page's test sign-in,
+    which admits nobody, validates against a pending row. At most one row per organization
+    is pending (a partial unique index).
+    """
+
+    __tablename__ = "sso_idp_submissions"
+    __table_args__ = (
+        CheckConstraint(_enum_check("status", IdpSubmissionStatus), name="status"),
+        Index(
+            "uq_sso_idp_submissions_one_pending",
+            "organization_id",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    setup_link_id: Mapped[int | None] = mapped_column(
+        ForeignKey("setup_links.id", ondelete="SET NULL")
+    )
+    submitted_by: Mapped[str] = mapped_column(String(320))
+    submitted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    entity_id: Mapped[str] = mapped_column(String(1024))
+    sso_url: Mapped[str] = mapped_column(String(2048))
+    slo_url: Mapped[str | None] = mapped_column(String(2048))
+    certificates: Mapped[list[str]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default=IdpSubmissionStatus.PENDING.value)
+    decided_by: Mapped[str | None] = mapped_column(String(320))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class EmailSignInLink(Base):
+    """An owner's one-time e-mail sign-in link, from request to redemption.
+
+    A request writes the row with the requested address only (the same work whether or not
+    the address is an owner's); the alert deliverer then names the owner (``member_id``) or
+    deletes the row. The token is made at each send and only its SHA-256 is kept
+    (``token_sha256``, replaced at a resend); ``used_at`` is set once, by a conditional UPDATE.
+    """
+
+    __tablename__ = "email_sign_in_links"
+    __table_args__ = (Index("ix_email_sign_in_links_dispatched_at", "dispatched_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    address_key: Mapped[str] = mapped_column(String(320))
+    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    dispatched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    token_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 

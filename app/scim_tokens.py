@@ -5,6 +5,11 @@ stored, so a leaked database does not leak working credentials; the token is sho
 creation. A presented token is looked up by its hash (an indexed, unique column) and the stored
 hash is compared again with :func:`hmac.compare_digest`, so the check does not leak timing.
 The token alone decides the organization a request acts on (I7).
+
+A token issued through a setup link is *awaiting approval*: refused like a revoked one until an
+Owner or the Primary Owner approves it. A SCIM client can create members, change their e-mail
+addresses and (through mapped groups) their roles; that is the identity provider's trust, not
+an outside helper's (DESIGN I10).
 """
 
 from __future__ import annotations
@@ -18,12 +23,12 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from app import audit
+from app import audit, idp_changes
 from app.crypto import secret_digest
 from app.db import Database
 from app.errors import InvalidInput, NotFound
 from app.ledger import Actor
-from app.models import Organization, ScimToken, utcnow
+from app.models import Organization, ScimToken, SetupLink, utcnow
 
 TOKEN_PREFIX = "sgscim_"  # noqa: S105 - a public marker, not a secret
 # Writing last_used_at on every request would turn every read into a write; once a minute
@@ -54,8 +59,14 @@ class Authenticated:
 
 
 def create_token(
-    session: Session, organization: Organization, *, label: str, actor: Actor
+    session: Session,
+    organization: Organization,
+    *,
+    label: str,
+    actor: Actor,
+    setup_link: SetupLink | None = None,
 ) -> IssuedToken:
+    """A new token; one issued through ``setup_link`` works only once an owner approves it."""
     label = label.strip()
     if not label or len(label) > MAX_LABEL_LENGTH:
         raise InvalidInput(f"A token label must be 1-{MAX_LABEL_LENGTH} characters.")
@@ -65,6 +76,8 @@ def create_token(
         label=label,
         token_hash=secret_digest(secret),
         created_at=utcnow(),
+        awaiting_approval=setup_link is not None,
+        setup_link_id=setup_link.id if setup_link is not None else None,
     )
     session.add(token)
     session.flush()
@@ -76,7 +89,96 @@ def create_token(
         target=str(token.id),
         details={"label": label},
     )
+    if setup_link is not None:
+        idp_changes.announce(
+            session,
+            organization.id,
+            "scim_token_submitted",
+            actor,
+            link=setup_link,
+            scim_token=token,
+        )
     return IssuedToken(token=token, secret=secret)
+
+
+def awaiting_approval(
+    session: Session, organization: Organization, *, setup_link_id: int | None = None
+) -> list[ScimToken]:
+    """Tokens issued through setup links that no owner approved or rejected yet."""
+    query = select(ScimToken).where(
+        ScimToken.organization_id == organization.id,
+        ScimToken.awaiting_approval.is_(True),
+        ScimToken.revoked_at.is_(None),
+    )
+    if setup_link_id is not None:
+        query = query.where(ScimToken.setup_link_id == setup_link_id)
+    return list(session.scalars(query.order_by(ScimToken.id)))
+
+
+def approve_token(
+    session: Session, organization: Organization, token_id: int, *, actor: Actor
+) -> ScimToken:
+    """An owner lets a setup link's token provision (once: a conditional UPDATE)."""
+    approved = session.execute(
+        update(ScimToken)
+        .where(
+            ScimToken.id == token_id,
+            ScimToken.organization_id == organization.id,
+            ScimToken.awaiting_approval.is_(True),
+            ScimToken.revoked_at.is_(None),
+        )
+        .values(awaiting_approval=False)
+    )
+    if not approved.rowcount:  # type: ignore[attr-defined]
+        raise NotFound(f"SCIM token {token_id} is not waiting for approval.")
+    token = session.get_one(ScimToken, token_id, populate_existing=True)
+    audit.record(
+        session,
+        actor,
+        "scim_token.approve",
+        organization_id=organization.id,
+        target=str(token.id),
+        details={"label": token.label},
+    )
+    idp_changes.announce(
+        session,
+        organization.id,
+        "scim_token_approved",
+        actor,
+        link=_link_of(session, token),
+        scim_token=token,
+    )
+    return token
+
+
+def reject_token(
+    session: Session, organization: Organization, token_id: int, *, actor: Actor
+) -> ScimToken:
+    """An owner refuses a setup link's token: it is revoked, never having worked."""
+    token = session.scalar(
+        select(ScimToken).where(
+            ScimToken.id == token_id,
+            ScimToken.organization_id == organization.id,
+            ScimToken.awaiting_approval.is_(True),
+            ScimToken.revoked_at.is_(None),
+        )
+    )
+    if token is None:
+        raise NotFound(f"SCIM token {token_id} is not waiting for approval.")
+    revoke_token(session, organization, token_id, actor=actor)
+    idp_changes.announce(
+        session,
+        organization.id,
+        "scim_token_rejected",
+        actor,
+        link=_link_of(session, token),
+        scim_token=token,
+    )
+    return token
+
+
+def _link_of(session: Session, token: ScimToken) -> SetupLink | None:
+    return session.get(SetupLink, token.setup_link_id) if token.setup_link_id else None
 
 
 def list_tokens(session: Session, organization: Organization) -> list[ScimToken]:
@@ -124,6 +226,7 @@ TOKEN_COLUMNS = (
     _tokens.c.token_hash,
     _tokens.c.last_used_at,
     _tokens.c.revoked_at,
+    _tokens.c.awaiting_approval,
 )
 _BY_HASH = select(*TOKEN_COLUMNS).where(_tokens.c.token_hash == bindparam("digest"))
 
@@ -134,7 +237,8 @@ def presented_digest(presented: str) -> str | None:
 
 
 def authenticate(database: Database, presented: str) -> Authenticated | None:
-    """The organization a presented token speaks for, or ``None`` if it is unknown or revoked.
+    """The organization a presented token speaks for, or ``None`` if it is unknown, revoked or
+    still awaiting an owner's approval.
 
     Read from the database on every request (no cache), so a revocation applies to the
     very next request on every instance. One statement, so a plain read outside any
@@ -156,7 +260,11 @@ def accepted(token: Any, digest: str) -> Authenticated | None:
     """
     if token is None:
         return None
-    if not hmac.compare_digest(token.token_hash, digest) or token.revoked_at is not None:
+    if (
+        not hmac.compare_digest(token.token_hash, digest)
+        or token.revoked_at is not None
+        or token.awaiting_approval
+    ):
         return None
     return Authenticated(
         token_id=token.id,

@@ -1,9 +1,14 @@
 """One-time setup links: an owner hands the customer's IT admin a link to set up SSO and SCIM.
 
 A link is ``sgsetup_`` + 256 random bits; only its SHA-256 is stored and a presented link is
-compared in constant time. It works until it expires (24 hours by default) or until the admin
-finishes the setup, whichever comes first. Every use is written to the audit log with the
-link's id as the actor, so owners can see what was done through it.
+compared in constant time. It works until it expires (24 hours by default), until the admin
+finishes the setup or until an owner or the operator revokes it, whichever comes first. Every
+use is written to the audit log with the link's id as the actor, so owners can see what was
+done through it.
+
+What the holder does through a link waits for an owner (:mod:`app.idp_changes`): the IdP
+configuration they submit and the SCIM tokens they get. Revoking a link also withdraws what it
+left waiting: its pending configuration is rejected and its unapproved SCIM tokens revoked.
 """
 
 from __future__ import annotations
@@ -17,11 +22,11 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app import audit
+from app import audit, idp_changes, scim_tokens
 from app.crypto import secret_digest
 from app.errors import InvalidInput, NotFound
 from app.ledger import Actor
-from app.models import Organization, SetupLink, Source, utcnow
+from app.models import IdpSubmission, IdpSubmissionStatus, Organization, SetupLink, Source, utcnow
 
 TOKEN_PREFIX = "sgsetup_"  # noqa: S105 - a public marker, not a secret
 DEFAULT_LIFETIME = dt.timedelta(hours=24)
@@ -80,9 +85,84 @@ def open_link(session: Session, token: str, *, now: dt.datetime | None = None) -
         link is None
         or not hmac.compare_digest(link.token_sha256, digest)
         or link.used_at is not None
+        or link.revoked_at is not None
         or link.expires_at <= now
     ):
         raise NotFound(UNUSABLE)
+    return link
+
+
+def status_of(link: SetupLink, *, now: dt.datetime | None = None) -> str:
+    """``revoked``, ``finished``, ``expired`` or ``active`` (only an active link opens)."""
+    now = now or utcnow()
+    if link.revoked_at is not None:
+        return "revoked"
+    if link.used_at is not None:
+        return "finished"
+    if link.expires_at <= now:
+        return "expired"
+    return "active"
+
+
+def list_links(session: Session, organization: Organization) -> list[SetupLink]:
+    """The organization's setup links, newest first."""
+    return list(
+        session.scalars(
+            select(SetupLink)
+            .where(SetupLink.organization_id == organization.id)
+            .order_by(SetupLink.id.desc())
+        )
+    )
+
+
+def link_dict(link: SetupLink, *, now: dt.datetime | None = None) -> dict[str, Any]:
+    return {
+        "id": link.id,
+        "status": status_of(link, now=now),
+        "created_by": link.created_by,
+        "created_at": link.created_at.isoformat(),
+        "expires_at": link.expires_at.isoformat(),
+        "finished_at": link.used_at.isoformat() if link.used_at else None,
+        "revoked_at": link.revoked_at.isoformat() if link.revoked_at else None,
+        "revoked_by": link.revoked_by,
+    }
+
+
+def revoke_link(
+    session: Session, organization: Organization, link_id: int, *, actor: Actor
+) -> SetupLink:
+    """Stop a link at once and withdraw what it left waiting for approval.
+
+    Revoking twice keeps the first revocation. A link of another organization is "not found".
+    """
+    link = session.scalar(
+        select(SetupLink).where(
+            SetupLink.id == link_id, SetupLink.organization_id == organization.id
+        )
+    )
+    if link is None:
+        raise NotFound(f"No setup link {link_id} in organization {organization.slug!r}.")
+    revoked = session.execute(
+        update(SetupLink)
+        .where(SetupLink.id == link.id, SetupLink.revoked_at.is_(None))
+        .values(revoked_at=utcnow(), revoked_by=actor.label)
+    )
+    session.refresh(link)
+    if not revoked.rowcount:  # type: ignore[attr-defined]
+        return link
+    audit.record(
+        session, actor, "setup_link.revoke", organization_id=organization.id, target=str(link.id)
+    )
+    pending = session.scalar(
+        select(IdpSubmission.id).where(
+            IdpSubmission.setup_link_id == link.id,
+            IdpSubmission.status == IdpSubmissionStatus.PENDING.value,
+        )
+    )
+    if pending is not None:
+        idp_changes.reject_submission(session, organization.id, pending, actor=actor)
+    for token in scim_tokens.awaiting_approval(session, organization, setup_link_id=link.id):
+        scim_tokens.reject_token(session, organization, token.id, actor=actor)
     return link
 
 

@@ -9,6 +9,11 @@ consumes the AuthnRequest id and records the assertion id, then runs the seat ch
 issues the session in a savepoint (:meth:`app.db.Database.attempt`), so that a refused
 sign-in undoes its own writes and the response still stays spent (usable once). A seat
 refusal is recorded in that unit (I8) and rendered here.
+
+The answer to a setup page's test of a *pending* IdP configuration (its RelayState names the
+submission, :mod:`sso.submissions`) is checked against that configuration and takes its own
+path, :func:`_rehearse`, which spends only that test's request and reports: no code path
+from a pending configuration reaches admission or a session.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from app.ledger import Actor
 from app.models import IdentityProvider, Organization, Source, utcnow
 from app.pages.billing import check_csrf
 from app.web import request_id, set_session_cookie
-from sso import compiled_xml, door, replay, saml, trail
+from sso import compiled_xml, door, replay, saml, submissions, trail
 from sso.errors import (
     ContractEnded,
     MemberDeactivated,
@@ -125,15 +130,18 @@ def start_sign_in(
     next_url: str,
     *,
     test_mode: bool = False,
+    idp_submission_id: int | None = None,
+    relay_state: str | None = None,
 ) -> BaseResponse:
-    """A new AuthnRequest, remembered (with ``test_mode`` for a setup page's test sign-in),
-    and the redirect that carries it to the IdP."""
+    """A new AuthnRequest, remembered (with ``test_mode`` for a setup page's test sign-in,
+    and the pending configuration it tests, if any), and the redirect that carries it to the
+    IdP with ``relay_state`` (by default, where to go afterwards)."""
     settings = settings_of(current_app)
     endpoints = _endpoints(organization.slug)
     start = saml.start_login(
         saml.saml_settings(provider, endpoints, settings.secret_key),
         saml.request_data(endpoints, "login", query=request.args),
-        relay_state=next_url,
+        relay_state=next_url if relay_state is None else relay_state,
     )
     replay.remember_request(
         session,
@@ -143,6 +151,7 @@ def start_sign_in(
         lifetime=dt.timedelta(seconds=settings.sso.authn_request_lifetime_seconds),
         now=utcnow(),
         test_mode=test_mode,
+        idp_submission_id=idp_submission_id,
     )
     response = redirect(start.redirect_url, code=302)
     response.headers["Cache-Control"] = "no-store"
@@ -155,8 +164,14 @@ def acs(slug: str) -> ResponseReturnValue:
     endpoints = _endpoints(slug)
     database = database_of(current_app)
     sign_in = trail.begin()
+    rehearsal = submissions.rehearsed_submission(request.form.get("RelayState", ""))
     with database.unit_of_work(write=False) as session:
-        organization, provider = _configured(session, slug, sign_in)
+        if rehearsal is None:
+            organization, provider = _configured(session, slug, sign_in)
+        else:
+            organization, _ = organization_and_provider(session, slug)
+            sign_in.organization_id = organization.id
+            provider = submissions.rehearsal_of(session, organization, rehearsal)
         identity = saml.read_response(
             provider,
             saml.saml_settings(provider, endpoints, settings.secret_key),
@@ -168,6 +183,8 @@ def acs(slug: str) -> ResponseReturnValue:
         jit = provider.jit_provisioning
         allow_unsolicited = provider.allow_idp_initiated
         allowed_redirects = list(provider.allowed_redirects or [])
+    if rehearsal is not None:
+        return _rehearse(sign_in, organization, identity, rehearsal, jit_provisioning=jit)
     try:
         answer, admission = _spend_and_admit(
             sign_in,
@@ -244,6 +261,23 @@ def _spend_and_admit(
     return answer, _Admission(admitted, token)
 
 
+def _rehearse(
+    sign_in: trail.SignInTrail,
+    organization: Organization,
+    identity: saml.SamlIdentity,
+    submission_id: int,
+    *,
+    jit_provisioning: bool,
+) -> str:
+    """An answer checked against a pending configuration: spend the test request made for
+    it (nothing else) and report the door's checks. Never admits, never issues a session."""
+    with database_of(current_app).unit_of_work() as session:
+        _spend(session, organization.id, identity, False, [], rehearsal_of=submission_id)
+    sign_in.test = True
+    sign_in.passed("request", "replay")
+    return _test_report(organization, identity, jit_provisioning=jit_provisioning)
+
+
 def _seat_refused(
     refusal: SeatRefused,
     sign_in: trail.SignInTrail,
@@ -281,6 +315,8 @@ def _spend(
     identity: saml.SamlIdentity,
     allow_unsolicited: bool,
     allowed_redirects: list[str],
+    *,
+    rehearsal_of: int | None = None,
 ) -> replay.Answer:
     """Consume the request this answers and record the assertion id (a replay is refused)."""
     settings = settings_of(current_app)
@@ -296,6 +332,7 @@ def _spend(
                 allowed=allowed_redirects,
             ),
             now=utcnow(),
+            rehearsal_of=rehearsal_of,
         )
     except IntegrityError as exc:  # the assertion id is already recorded
         raise ReplayedAssertion(f"assertion {identity.assertion_id!r} already used") from exc

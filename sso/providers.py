@@ -17,7 +17,7 @@ from onelogin.saml2.idp_metadata_parser import OneLogin_Saml2_IdPMetadataParser
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from app import audit, crypto
+from app import audit, crypto, idp_changes
 from app.errors import InvalidInput
 from app.ledger import Actor
 from app.models import IdentityProvider, Organization, RequiredSignature, utcnow
@@ -155,23 +155,21 @@ def configure(
     change: PolicyChange,
     secret_key: str,
     actor: Actor,
+    announce: bool = True,
 ) -> IdentityProvider:
-    """Create or update the organization's IdP; the first call needs a ``description``."""
+    """Create or update the organization's IdP; the first call needs a ``description``.
+
+    The owners are alerted (``sso_changed``), unless ``announce`` is off because the caller
+    writes its own alert for the same change (an owner's approval).
+    """
     provider = find_provider(session, organization)
+    previous = idp_changes.describe_provider(provider)
     if provider is None:
         if description is None:
             raise InvalidInput(
                 "First configuration needs --metadata FILE or --entity-id, --sso-url and --cert."
             )
-        provider = IdentityProvider(
-            organization_id=organization.id,
-            allow_idp_initiated=False,
-            jit_provisioning=True,
-            sign_authn_requests=False,
-            required_signature=RequiredSignature.ASSERTION.value,
-            attribute_map={},
-            allowed_redirects=[],
-        )
+        provider = _new_provider(organization.id)
         _new_sp_key(provider, organization, secret_key)
         session.add(provider)
     else:
@@ -189,7 +187,58 @@ def configure(
         target=provider.entity_id,
         details=provider_dict(provider),
     )
+    if announce:
+        idp_changes.announce(
+            session,
+            organization.id,
+            "configured",
+            actor,
+            idp=idp_changes.describe_provider(provider),
+            previous=previous,
+        )
     return provider
+
+
+def _new_provider(organization_id: int) -> IdentityProvider:
+    """A provider with the default sign-in policy and no IdP described yet."""
+    return IdentityProvider(
+        organization_id=organization_id,
+        allow_idp_initiated=False,
+        jit_provisioning=True,
+        sign_authn_requests=False,
+        required_signature=RequiredSignature.ASSERTION.value,
+        attribute_map={},
+        allowed_redirects=[],
+    )
+
+
+def unsaved_provider(
+    organization_id: int, current: IdentityProvider | None, description: IdpDescription
+) -> IdentityProvider:
+    """``description`` with ``current``'s policy and SP key (or the defaults, and no SP key),
+    checked as :func:`configure` checks it, and never added to a session: what a setup page's
+    test sign-in runs against while the description waits for an owner's approval."""
+    provider = _new_provider(organization_id)
+    if current is not None:
+        for column in _KEPT_FOR_A_TEST:
+            setattr(provider, column, getattr(current, column))
+    else:
+        provider.sp_certificate = provider.sp_private_key = ""
+        provider.sign_authn_requests = False  # nothing to sign with before the first approval
+    _apply_description(provider, description)
+    return provider
+
+
+_KEPT_FOR_A_TEST = (
+    "allow_idp_initiated",
+    "jit_provisioning",
+    "sign_authn_requests",
+    "required_signature",
+    "attribute_map",
+    "allowed_redirects",
+    "sp_certificate",
+    "sp_private_key",
+)
 
 
 def _new_sp_key(provider: IdentityProvider, organization: Organization, secret_key: str) -> None:

@@ -34,12 +34,15 @@ def remember_request(
     lifetime: dt.timedelta,
     now: dt.datetime,
     test_mode: bool = False,
+    idp_submission_id: int | None = None,
 ) -> None:
     """Store an AuthnRequest seatgate sent, with where to go once it is answered.
 
     ``test_mode`` marks a test sign-in from a setup page: its answer is validated like any
-    other, then reported instead of admitting anyone.
+    other, then reported instead of admitting anyone. ``idp_submission_id`` names the pending
+    IdP configuration it tests (always with ``test_mode``).
     """
+    assert test_mode or idp_submission_id is None
     if purge_due("authn_requests", None, now):
         session.execute(delete(AuthnRequestRecord).where(AuthnRequestRecord.expires_at < now))
     session.add(
@@ -50,6 +53,7 @@ def remember_request(
             created_at=now,
             expires_at=now + lifetime,
             test_mode=test_mode,
+            idp_submission_id=idp_submission_id,
         )
     )
 
@@ -70,20 +74,32 @@ def answer_once(
     allow_unsolicited: bool,
     unsolicited_next: Callable[[], str],
     now: dt.datetime,
+    rehearsal_of: int | None = None,
 ) -> Answer:
     """Consume the AuthnRequest this answers (or accept it as IdP-initiated when allowed)
-    and record the assertion id. Returns where to send the user after sign-in."""
+    and record the assertion id. Returns where to send the user after sign-in.
+
+    ``rehearsal_of``: the answer was checked against that pending IdP configuration, so it
+    may only spend the test request made for it (never a real one, never unsolicited).
+    """
+    if rehearsal_of is not None and identity.in_response_to is None:
+        raise UnsolicitedResponse("a test of a pending configuration answers its own request")
     if identity.in_response_to is not None:
-        answered = session.execute(
-            update(AuthnRequestRecord)
-            .where(
-                AuthnRequestRecord.id == identity.in_response_to,
-                AuthnRequestRecord.organization_id == organization_id,
-                AuthnRequestRecord.consumed_at.is_(None),
-                AuthnRequestRecord.expires_at > now,
+        query = update(AuthnRequestRecord).where(
+            AuthnRequestRecord.id == identity.in_response_to,
+            AuthnRequestRecord.organization_id == organization_id,
+            AuthnRequestRecord.consumed_at.is_(None),
+            AuthnRequestRecord.expires_at > now,
+        )
+        if rehearsal_of is not None:
+            query = query.where(
+                AuthnRequestRecord.test_mode.is_(True),
+                AuthnRequestRecord.idp_submission_id == rehearsal_of,
             )
-            .values(consumed_at=now)
-            .returning(AuthnRequestRecord.next_url, AuthnRequestRecord.test_mode)
+        answered = session.execute(
+            query.values(consumed_at=now).returning(
+                AuthnRequestRecord.next_url, AuthnRequestRecord.test_mode
+            )
         ).one_or_none()
         if answered is None:
             raise UnknownRequest(f"InResponseTo {identity.in_response_to!r} unknown or used")

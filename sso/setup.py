@@ -1,10 +1,15 @@
 """``/setup/<token>``: the customer's IT admin sets up SSO and SCIM alone, from a one-time link.
 
 The page shows seatgate's SAML details, takes the IdP's metadata (pasted or uploaded, read by
-the same :func:`sso.providers.describe_from_metadata` and :func:`sso.providers.configure` as
-``seatgate sso configure``), issues a SCIM token (shown once), starts a test sign-in (a real
-AuthnRequest in test mode: validated and reported, nobody admitted) and shows the latest
-connection logs. Every use is audited under the link's id; "Finish setup" ends the link.
+the same :func:`sso.providers.describe_from_metadata` as ``seatgate sso configure``), issues a
+SCIM token (shown once), starts a test sign-in (a real AuthnRequest in test mode: validated
+and reported, nobody admitted) and shows the latest connection logs. Every use is audited
+under the link's id; "Finish setup" ends the link.
+
+The link holder is an outside helper (DESIGN I10): the metadata becomes a configuration
+*waiting for an owner's approval* (:mod:`sso.submissions`), which only the test sign-in uses,
+and the SCIM token works once an owner approves it. The organization's current IdP keeps
+signing people in meanwhile.
 """
 
 from __future__ import annotations
@@ -16,14 +21,14 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotFound as HttpNotFound
 
-from app import connection_logs, database_of, scim_tokens, settings_of, setup_links
+from app import connection_logs, database_of, idp_changes, scim_tokens, settings_of, setup_links
 from app.connection_logs import LogFilter
 from app.errors import InvalidInput, NotFound
 from app.models import Organization, SetupLink
 from app.pages.billing import check_csrf
 from app.web import request_id
-from sso import saml
-from sso.providers import PolicyChange, configure, describe_from_metadata, find_provider
+from sso import saml, submissions
+from sso.providers import describe_from_metadata, find_provider
 
 blueprint = Blueprint("setup", __name__, url_prefix="/setup", template_folder="templates")
 
@@ -65,6 +70,7 @@ def _page(
     base_url = settings_of(current_app).base_url.rstrip("/")
     endpoints = saml.SpEndpoints(base_url=base_url, slug=organization.slug)
     provider = find_provider(session, organization)
+    pending = idp_changes.pending_submission(session, organization.id)
     return render_template(
         "sso/setup.html",
         token=token,
@@ -72,6 +78,7 @@ def _page(
         org_name=organization.name,
         endpoints=endpoints,
         provider=provider,
+        pending=pending,
         scim_base=f"{base_url}/scim/v2",
         guides=GUIDES,
         sign_ins=connection_logs.sign_ins(
@@ -96,12 +103,14 @@ def upload_metadata(token: str) -> Response:
     try:
         with database.unit_of_work() as session:
             link, organization = _open(session, token)
-            provider = configure(
+            settings = settings_of(current_app)
+            submission = submissions.submit(
                 session,
+                link,
                 organization,
-                description=describe_from_metadata(_metadata_from_form()),
-                change=PolicyChange(),
-                secret_key=settings_of(current_app).secret_key,
+                describe_from_metadata(_metadata_from_form()),
+                endpoints=saml.SpEndpoints(base_url=settings.base_url, slug=organization.slug),
+                secret_key=settings.secret_key,
                 actor=setup_links.actor_for(link, request_id()),
             )
             setup_links.record_use(
@@ -109,9 +118,12 @@ def upload_metadata(token: str) -> Response:
                 link,
                 "idp_metadata",
                 request_id=request_id(),
-                details={"entity_id": provider.entity_id},
+                details={"entity_id": submission.entity_id, "submission": submission.id},
             )
-            notice = f"Identity provider {provider.entity_id} saved."
+            notice = (
+                f"Identity provider {submission.entity_id} submitted. It takes effect once an "
+                f"owner of {organization.name} approves it; try it now with a test sign-in."
+            )
     except InvalidInput as error:  # nothing was written: show the page again with why
         with database.unit_of_work(write=False) as session:
             link, organization = _open(session, token)
@@ -144,6 +156,7 @@ def issue_scim_token(token: str) -> Response:
             organization,
             label=f"setup link {link.id}",
             actor=setup_links.actor_for(link, request_id()),
+            setup_link=link,
         )
         setup_links.record_use(
             session,
@@ -157,13 +170,19 @@ def issue_scim_token(token: str) -> Response:
 
 @blueprint.post("/<token>/test")
 def test_sign_in(token: str) -> ResponseReturnValue:
-    """Start a real SP-initiated sign-in whose answer is reported instead of admitting anyone."""
+    """Start a real SP-initiated sign-in whose answer is reported instead of admitting anyone:
+    against the configuration waiting for approval if there is one, else the current one."""
     check_csrf()
     from sso.blueprint import start_sign_in
 
     with database_of(current_app).unit_of_work() as session:
         link, organization = _open(session, token)
-        provider = find_provider(session, organization)
+        pending = idp_changes.pending_submission(session, organization.id)
+        provider = (
+            submissions.rehearsal_provider(session, organization, pending)
+            if pending is not None
+            else find_provider(session, organization)
+        )
         if provider is None:
             error = "Save your identity provider's metadata first."
             return _private(_page(session, token, link, organization, error=error), 400)
@@ -171,7 +190,15 @@ def test_sign_in(token: str) -> ResponseReturnValue:
         # Never the setup URL: RelayState travels through the IdP, and a test answer is
         # reported on its own page anyway.
         next_url = settings_of(current_app).base_url
-        return start_sign_in(session, organization, provider, next_url, test_mode=True)
+        return start_sign_in(
+            session,
+            organization,
+            provider,
+            next_url,
+            test_mode=True,
+            idp_submission_id=pending.id if pending is not None else None,
+            relay_state=submissions.relay_state(pending) if pending is not None else None,
+        )
 
 
 @blueprint.post("/<token>/finish")

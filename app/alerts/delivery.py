@@ -2,7 +2,9 @@
 
 One pass:
 
-1. writes the contract-end notices that fell due (30, 7, 1 days before a non-renewing end);
+1. writes the contract-end notices that fell due (30, 7, 1 days before a non-renewing end),
+   and queues the owners' e-mail sign-in links asked for since the last pass
+   (:mod:`app.sign_in_links`: each goes to its owner alone, never fanned out);
 2. fans out every due alert (a refusal digest once its window closed, any other alert at
    once) into one delivery row per owner e-mail and per active webhook, so a failing channel
    never makes another one send twice;
@@ -35,13 +37,14 @@ import requests
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app import outbound
+from app import outbound, sign_in_links
 from app.alerts import mail, triggers, webhooks
-from app.alerts.messages import RenderedAlert, render
+from app.alerts.messages import RenderedAlert, render, render_sign_in_link
 from app.db import Database
 from app.models import (
     Alert,
     AlertDelivery,
+    AlertKind,
     AlertStatus,
     DeliveryChannel,
     DeliveryStatus,
@@ -84,6 +87,7 @@ class Outcome:
 @dataclass
 class PassReport:
     notices: int = 0
+    sign_in_links: int = 0
     fanned_out: int = 0
     sent: int = 0
     failed: int = 0
@@ -156,6 +160,8 @@ class Deliverer:
         with self.database.unit_of_work() as session:
             report.notices = len(triggers.contract_end_notices(session, today=clock().date()))
             report.notices += len(triggers.certificate_notices(session, today=clock().date()))
+        with self.database.unit_of_work() as session:
+            report.sign_in_links = sign_in_links.dispatch_requests(session, now=clock())
         while True:
             with self.database.unit_of_work() as session:
                 fanned = fan_out(session, now=clock())
@@ -274,9 +280,15 @@ class Deliverer:
         lease = dt.timedelta(seconds=self.settings.alerts.lease_seconds)
         claimed = []
         for delivery, alert, organization, webhook in session.execute(query).all():
+            if alert.kind == AlertKind.SIGN_IN_LINK.value:
+                rendered = self._sign_in_link(session, alert, organization, now=now)
+                if rendered is None:  # used or expired before it could be sent
+                    delivery.status = DeliveryStatus.CANCELLED.value
+                    continue
+            else:
+                rendered = render(alert, organization.name, self.settings.base_url)
             delivery.attempts += 1
             delivery.next_attempt_at = now + lease
-            rendered = render(alert, organization.name, self.settings.base_url)
             claimed.append(
                 ClaimedDelivery(
                     delivery_id=delivery.id,
@@ -291,6 +303,19 @@ class Deliverer:
             )
         session.flush()
         return claimed
+
+    def _sign_in_link(
+        self, session: Session, alert: Alert, organization: Organization, *, now: dt.datetime
+    ) -> RenderedAlert | None:
+        """The sign-in e-mail with a token made now (only its hash is stored), or ``None``."""
+        token = sign_in_links.fresh_token(session, int(alert.details["link_id"]), now=now)
+        if token is None:
+            return None
+        return render_sign_in_link(
+            organization.name,
+            f"{self.settings.base_url.rstrip('/')}/signin/link/{token}",
+            lifetime_minutes=int(sign_in_links.LIFETIME.total_seconds() // 60),
+        )
 
     def _send(self, item: ClaimedDelivery) -> Outcome:
         try:

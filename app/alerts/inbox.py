@@ -1,4 +1,8 @@
-"""The in-app list of an organization's alerts (JSON API and CLI), newest first."""
+"""The in-app list of an organization's alerts (JSON API and CLI), newest first.
+
+An owner's e-mail sign-in link travels through the same outbox but is that owner's mail, not
+an alert to the organization: it is never listed.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.alerts.messages import render
-from app.models import Alert, AlertDelivery, Organization
+from app.models import Alert, AlertDelivery, AlertKind, Organization
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -19,7 +23,10 @@ def recent_alerts(
 ) -> list[dict[str, Any]]:
     alerts = session.scalars(
         select(Alert)
-        .where(Alert.organization_id == organization.id)
+        .where(
+            Alert.organization_id == organization.id,
+            Alert.kind != AlertKind.SIGN_IN_LINK.value,
+        )
         .order_by(Alert.id.desc())
         .limit(max(1, min(limit, MAX_LIMIT)))
     ).all()

@@ -25,22 +25,25 @@ SOURCE_NAMES = {
 
 @dataclass(frozen=True)
 class RenderedAlert:
+    """A message's words; ``billing_url`` is the one link it ends with (for a sign-in link
+    e-mail, the sign-in link itself, labelled accordingly)."""
+
     subject: str
     paragraphs: tuple[str, ...]
     billing_url: str
+    text_label: str = "Billing"
+    html_label: str = "Open the billing page"
 
     @property
     def text(self) -> str:
-        return "\n\n".join((*self.paragraphs, f"Billing: {self.billing_url}")) + "\n"
+        return "\n\n".join((*self.paragraphs, f"{self.text_label}: {self.billing_url}")) + "\n"
 
     @property
     def html(self) -> str:
         body = "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in self.paragraphs)
         link = html.escape(self.billing_url, quote=True)
-        return (
-            f"<!DOCTYPE html><html><body>{body}"
-            f'<p><a href="{link}">Open the billing page</a></p></body></html>'
-        )
+        label = html.escape(self.html_label)
+        return f'<!DOCTYPE html><html><body>{body}<p><a href="{link}">{label}</a></p></body></html>'
 
     @property
     def slack_text(self) -> str:
@@ -178,6 +181,92 @@ def _certificate_expiring(d: dict[str, Any]) -> tuple[str, list[str]]:
     )
 
 
+_SSO_SUBJECTS = {
+    "configured": "Identity provider configuration changed",
+    "submitted": "Identity provider configuration waiting for your approval",
+    "approved": "Identity provider configuration approved",
+    "rejected": "Identity provider configuration rejected",
+    "scim_token_submitted": "SCIM token waiting for your approval",
+    "scim_token_approved": "SCIM token approved",
+    "scim_token_rejected": "SCIM token rejected",
+}
+_SSO_NEXT = {
+    "configured": "Sign-ins now use this configuration. If you did not expect this change, "
+    "ask your seatgate operator at once.",
+    "submitted": "Nothing changes until an Owner or the Primary Owner approves it on the billing "
+    "page; until then sign-ins keep using the current configuration. Reject it there if you "
+    "did not ask for it.",
+    "approved": "Sign-ins now use this configuration.",
+    "rejected": "Nothing changed: sign-ins keep using the current configuration.",
+    "scim_token_submitted": "The token is refused until an Owner or the Primary Owner approves "
+    "it on the billing page. Reject it there if you did not ask for it.",
+    "scim_token_approved": "The identity provider can now provision users with this token.",
+    "scim_token_rejected": "The token is revoked; nothing was provisioned with it.",
+}
+
+
+def _who(d: dict[str, Any]) -> str:
+    """Who made the change, in words: a setup link names the owner who created it."""
+    link = d.get("setup_link")
+    if str(d["by"]).startswith("setup-link:") and link:
+        return f"the holder of setup link {link['id']} (created by {link['created_by']})"
+    if d.get("source") == "cli":
+        return f"the operator ({d['by']}), on the command line"
+    return str(d["by"])
+
+
+def _idp_lines(idp: dict[str, Any]) -> str:
+    lines = [f"Entity id: {idp['entity_id']}", f"SSO URL: {idp['sso_url']}"]
+    if idp.get("slo_url"):
+        lines.append(f"Single logout URL: {idp['slo_url']}")
+    lines.append("Signing certificates:")
+    lines += [
+        f"- SHA-256 {c['sha256']} ({c['subject']}), expires {c['not_valid_after'][:10]}"
+        for c in idp["certificates"]
+    ]
+    return "\n".join(lines)
+
+
+def _sso_changed(d: dict[str, Any]) -> tuple[str, list[str]]:
+    change = str(d["change"])
+    paragraphs = [f"{_SSO_SUBJECTS[change]}, by {_who(d)}."]
+    if "scim_token" in d:
+        token = d["scim_token"]
+        paragraphs.append(f"SCIM token {token['id']} ({token['label']}).")
+    if "idp" in d:
+        paragraphs.append(_idp_lines(d["idp"]))
+    previous = d.get("previous")
+    if previous and "idp" in d:
+        before = {c["sha256"] for c in previous["certificates"]}
+        after = {c["sha256"] for c in d["idp"]["certificates"]}
+        if before != after:
+            added = ", ".join(sorted(after - before)) or "none"
+            removed = ", ".join(sorted(before - after)) or "none"
+            paragraphs.append(f"Certificates added: {added}.\nCertificates removed: {removed}.")
+        paragraphs.append("Before the change:\n" + _idp_lines(previous))
+    paragraphs.append(_SSO_NEXT[change])
+    return _SSO_SUBJECTS[change], paragraphs
+
+
+def render_sign_in_link(
+    organization_name: str, url: str, *, lifetime_minutes: int
+) -> RenderedAlert:
+    """The e-mail carrying an owner's one-time sign-in link (never stored once sent)."""
+    return RenderedAlert(
+        subject=f"[{organization_name}] Your seatgate sign-in link",
+        paragraphs=(
+            f"Someone, hopefully you, asked for a link to sign in to {organization_name}'s "
+            "billing pages on seatgate.",
+            f"The link works once, within {lifetime_minutes} minutes, and opens a billing "
+            "session only (no seat, no access to the product). If you did not ask for it, "
+            "ignore this message: nobody can sign in without the link.",
+        ),
+        billing_url=url,
+        text_label="Sign in",
+        html_label="Sign in to seatgate",
+    )
+
+
 _WRITERS: dict[AlertKind, Callable[[dict[str, Any]], tuple[str, list[str]]]] = {
     AlertKind.SEATS_LOW: _seats_low,
     AlertKind.SEATS_EXHAUSTED: _seats_exhausted,
@@ -187,4 +276,5 @@ _WRITERS: dict[AlertKind, Callable[[dict[str, Any]], tuple[str, list[str]]]] = {
     AlertKind.CONTRACT_ENDING: _contract_ending,
     AlertKind.WEBHOOK_DISABLED: _webhook_disabled,
     AlertKind.CERTIFICATE_EXPIRING: _certificate_expiring,
+    AlertKind.SSO_CHANGED: _sso_changed,
 }

@@ -20,10 +20,13 @@ from sqlalchemy.orm import Session
 from app.alerts.policy import SEAT_MARK_PREFIX, policy_of
 from app.models import (
     Alert,
+    AlertDelivery,
     AlertKind,
     AlertMark,
     AlertStatus,
     Contract,
+    DeliveryChannel,
+    DeliveryStatus,
     IdentityProvider,
     Invoice,
     SeatEvent,
@@ -342,6 +345,61 @@ def webhook_disabled(session: Session, webhook: Webhook, reason: str) -> Alert:
         },
         now=utcnow(),
     )
+
+
+def sso_changed(
+    session: Session,
+    organization_id: int,
+    details: dict[str, Any],
+    *,
+    request_id: str | None = None,
+) -> Alert:
+    """The organization's identity provider connection changed (or a change awaits approval).
+
+    Deliverable at once and never gathered into a digest: an owner who did not expect the
+    change must hear of it while it can still be undone.
+    """
+    return _write(
+        session,
+        organization_id,
+        AlertKind.SSO_CHANGED,
+        details,
+        now=utcnow(),
+        request_id=request_id,
+    )
+
+
+def sign_in_link(
+    session: Session, organization_id: int, link_id: int, recipient: str, *, now: dt.datetime
+) -> Alert:
+    """One owner's e-mail sign-in link, queued for that owner alone.
+
+    Written already dispatched, with its one e-mail delivery: fan-out (every owner, every
+    webhook) never sees it, and the deliverer makes the link's token only when it sends
+    (:func:`app.sign_in_links.fresh_token`), so the outbox never holds it.
+    """
+    alert = _write(
+        session,
+        organization_id,
+        AlertKind.SIGN_IN_LINK,
+        {"link_id": link_id},
+        now=now,
+        status=AlertStatus.DISPATCHED,
+    )
+    alert.dispatched_at = now
+    session.add(
+        AlertDelivery(
+            alert_id=alert.id,
+            channel=DeliveryChannel.EMAIL.value,
+            recipient=recipient,
+            status=DeliveryStatus.PENDING.value,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
+    session.flush()
+    return alert
 
 
 def _end_mark(contract: Contract, days: int) -> str:

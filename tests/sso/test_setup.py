@@ -96,12 +96,12 @@ def test_it_admin_sets_up_alone_and_the_link_dies_after_finishing(
         f"{path}/idp", data={"csrf_token": token, "metadata_xml": idp.metadata_xml()}
     )
     assert saved.status_code == 200, saved.get_data(as_text=True)
-    assert IDP_ENTITY_ID in text(saved, "idp-configured")
-    assert client.get("/sso/beta/metadata").status_code == 200
+    assert IDP_ENTITY_ID in text(saved, "idp-pending")  # waiting for an owner's approval
+    assert client.get("/sso/beta/metadata").status_code == 404  # not configured until then
 
     issued = client.post(f"{path}/scim-token", data={"csrf_token": token})
     secret = text(issued, "scim-token")
-    assert scim_tokens.authenticate(database, secret) is not None
+    assert scim_tokens.authenticate(database, secret) is None  # until an owner approves it
 
     done = client.post(f"{path}/finish", data={"csrf_token": token})
     assert "no longer works" in text(done, "setup-finished")
@@ -117,7 +117,7 @@ def test_it_admin_sets_up_alone_and_the_link_dies_after_finishing(
         )
     assert actions == [
         "setup_link.open",
-        "sso.configure",
+        "sso.submit",
         "setup_link.idp_metadata",
         "scim_token.create",
         "setup_link.scim_token",
