@@ -16,13 +16,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app import audit
 from app.alerts import triggers
 from app.crypto import certificate_summary
-from app.errors import NotFound
+from app.errors import InvalidInput, NotFound
 from app.ledger import Actor
 from app.models import (
     IdentityProvider,
@@ -33,6 +33,8 @@ from app.models import (
     utcnow,
 )
 
+# What one link may send: enough to fix mistakes, too few to flood the owners with alerts.
+MAX_SUBMISSIONS_PER_LINK = 20
 NO_LONGER_PENDING = (
     "This configuration is no longer waiting for approval: it was approved, rejected or "
     "replaced by a newer one meanwhile. Review the billing page again."
@@ -114,6 +116,16 @@ def record_submission(
     approves exactly the one they were shown, never a replacement they did not see
     (:func:`settle` checks the id).
     """
+    sent = session.scalar(
+        select(func.count())
+        .select_from(IdpSubmission)
+        .where(IdpSubmission.setup_link_id == link.id)
+    )
+    if (sent or 0) >= MAX_SUBMISSIONS_PER_LINK:
+        raise InvalidInput(
+            f"This link has sent {MAX_SUBMISSIONS_PER_LINK} configurations already; "
+            "ask an owner for a new link."
+        )
     now = utcnow()
     session.execute(
         update(IdpSubmission)

@@ -1,4 +1,5 @@
-"""Per-token request budgets: a fixed one-minute window per bearer token.
+"""Request budgets: a fixed window (one minute unless told otherwise) per key, such as a
+bearer token, or an e-mail address and a client asking for sign-in links.
 
 With a Redis URL configured every instance counts in the same Redis key, so a client cannot
 multiply its budget by spreading requests over instances; without one each process counts on
@@ -48,24 +49,31 @@ class ProcessCounter:
 class RedisCounter:
     """Counts in Redis (``INCR`` + ``EXPIRE`` in one round trip), shared by every instance."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, window_seconds: int = WINDOW_SECONDS) -> None:
         self._client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self._window_seconds = window_seconds
 
     def increment(self, key: str, window: int) -> int:
-        name = f"seatgate:rate:{window}:{key}"
+        name = f"seatgate:rate:{self._window_seconds}:{window}:{key}"
         pipeline = self._client.pipeline()
         pipeline.incr(name)
-        pipeline.expire(name, WINDOW_SECONDS * 2)
+        pipeline.expire(name, self._window_seconds * 2)
         count, _ = pipeline.execute()
         return int(count)
 
 
 class RateLimiter:
-    """``limit`` requests per token per minute; :meth:`check` says how long to wait if over."""
+    """``limit`` requests per key per window (a minute by default); :meth:`check` says how
+    long to wait if over."""
 
-    def __init__(self, limit: int, redis_url: str = "") -> None:
+    def __init__(
+        self, limit: int, redis_url: str = "", window_seconds: int = WINDOW_SECONDS
+    ) -> None:
         self.limit = limit
-        self._shared: Counter | None = RedisCounter(redis_url) if redis_url else None
+        self.window_seconds = window_seconds
+        self._shared: Counter | None = (
+            RedisCounter(redis_url, window_seconds) if redis_url else None
+        )
         self._local = ProcessCounter()
 
     def check(self, token: str, now: float | None = None) -> int | None:
@@ -73,12 +81,12 @@ class RateLimiter:
         if self.limit <= 0:
             return None
         now = time.time() if now is None else now
-        window = int(now // WINDOW_SECONDS)
+        window = int(now // self.window_seconds)
         key = hashlib.sha256(token.encode()).hexdigest()[:32]
         count = self._count(key, window)
         if count <= self.limit:
             return None
-        return max(1, math.ceil((window + 1) * WINDOW_SECONDS - now))
+        return max(1, math.ceil((window + 1) * self.window_seconds - now))
 
     def _count(self, key: str, window: int) -> int:
         if self._shared is not None:

@@ -20,7 +20,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from app import audit, idp_changes
@@ -35,6 +35,7 @@ TOKEN_PREFIX = "sgscim_"  # noqa: S105 - a public marker, not a secret
 # is precise enough for "is this token still used?".
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 MAX_LABEL_LENGTH = 200
+MAX_TOKENS_PER_SETUP_LINK = 5  # each one alerts the owners: enough for a retry, no flood
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,17 @@ def create_token(
     label = label.strip()
     if not label or len(label) > MAX_LABEL_LENGTH:
         raise InvalidInput(f"A token label must be 1-{MAX_LABEL_LENGTH} characters.")
+    if setup_link is not None:
+        issued = session.scalar(
+            select(func.count())
+            .select_from(ScimToken)
+            .where(ScimToken.setup_link_id == setup_link.id)
+        )
+        if (issued or 0) >= MAX_TOKENS_PER_SETUP_LINK:
+            raise InvalidInput(
+                f"This link has issued {MAX_TOKENS_PER_SETUP_LINK} SCIM tokens already; "
+                "ask an owner for a new link."
+            )
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ScimToken(
         organization_id=organization.id,

@@ -114,6 +114,15 @@ class SsoSettings:
 
 
 @dataclass(frozen=True)
+class SignInLinkSettings:
+    """Owners' e-mail sign-in links: how many may be asked for per hour, per address and
+    per client (the caller's IP address); 0 turns a limit off."""
+
+    per_address_per_hour: int = 5
+    per_client_per_hour: int = 20
+
+
+@dataclass(frozen=True)
 class LogSettings:
     """Connection logs kept for the customer's IT admin (see :mod:`app.connection_logs`)."""
 
@@ -138,6 +147,7 @@ class Settings:
     alerts: AlertSettings = field(default_factory=AlertSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     sso: SsoSettings = field(default_factory=SsoSettings)
+    sign_in_links: SignInLinkSettings = field(default_factory=SignInLinkSettings)
     logs: LogSettings = field(default_factory=LogSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     operators: OperatorSettings = field(default_factory=OperatorSettings)

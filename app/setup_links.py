@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, update
@@ -26,12 +26,22 @@ from app import audit, idp_changes, scim_tokens
 from app.crypto import secret_digest
 from app.errors import InvalidInput, NotFound
 from app.ledger import Actor
-from app.models import IdpSubmission, IdpSubmissionStatus, Organization, SetupLink, Source, utcnow
+from app.models import (
+    IdentityProvider,
+    IdpSubmission,
+    IdpSubmissionStatus,
+    Organization,
+    ScimToken,
+    SetupLink,
+    Source,
+    utcnow,
+)
 
 TOKEN_PREFIX = "sgsetup_"  # noqa: S105 - a public marker, not a secret
 DEFAULT_LIFETIME = dt.timedelta(hours=24)
 MAX_LIFETIME = dt.timedelta(days=7)
 UNUSABLE = "This setup link is unknown, expired or already used. Ask an owner for a new one."
+RECENT_LINKS = 10
 
 
 @dataclass(frozen=True)
@@ -200,3 +210,43 @@ def finish(session: Session, link: SetupLink, *, request_id: str | None) -> None
     if not finished.rowcount:  # type: ignore[attr-defined]
         raise NotFound(UNUSABLE)
     record_use(session, link, "finish", request_id=request_id)
+
+
+@dataclass(frozen=True)
+class SetupOverview:
+    """What the owners see of their IdP connection: the IdP in use, what waits for their
+    approval (with the link that sent it), and the latest setup links with their status."""
+
+    idp: dict[str, Any] | None
+    pending_idp: IdpSubmission | None
+    pending_idp_details: dict[str, Any] | None
+    pending_idp_link: SetupLink | None
+    pending_tokens: list[tuple[ScimToken, SetupLink | None]] = field(default_factory=list)
+    links: list[tuple[SetupLink, str]] = field(default_factory=list)
+    older_links: int = 0
+
+    @property
+    def awaiting_approval(self) -> bool:
+        return self.pending_idp is not None or bool(self.pending_tokens)
+
+
+def overview(session: Session, organization: Organization) -> SetupOverview:
+    provider = session.scalar(
+        select(IdentityProvider).where(IdentityProvider.organization_id == organization.id)
+    )
+    pending = idp_changes.pending_submission(session, organization.id)
+    links = list_links(session, organization)
+    by_id = {link.id: link for link in links}
+    now = utcnow()
+    return SetupOverview(
+        idp=idp_changes.describe_provider(provider),
+        pending_idp=pending,
+        pending_idp_details=idp_changes.describe_submission(pending) if pending else None,
+        pending_idp_link=by_id.get(pending.setup_link_id or 0) if pending else None,
+        pending_tokens=[
+            (token, by_id.get(token.setup_link_id or 0))
+            for token in scim_tokens.awaiting_approval(session, organization)
+        ],
+        links=[(link, status_of(link, now=now)) for link in links[:RECENT_LINKS]],
+        older_links=max(0, len(links) - RECENT_LINKS),
+    )

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from app import audit
 from app.alerts import triggers
 from app.crypto import secret_digest
+from app.housekeeping import purge_due
 from app.ledger import Actor
 from app.models import EmailSignInLink, Member, Organization, Role, Source
 
@@ -62,8 +63,11 @@ def dispatch_requests(session: Session, *, now: dt.datetime) -> int:
     """Queue an e-mail for each request an active owner made; forget every other request.
 
     Claims requests with ``FOR UPDATE SKIP LOCKED``, so several deliverers never queue one
-    twice. Returns how many e-mails were queued.
+    twice. Links that expired (used or not) are deleted as it goes, at most once a minute:
+    every reader checks ``expires_at`` itself. Returns how many e-mails were queued.
     """
+    if purge_due("email_sign_in_links", None, now):
+        session.execute(delete(EmailSignInLink).where(EmailSignInLink.expires_at < now))
     requests = session.scalars(
         select(EmailSignInLink)
         .where(EmailSignInLink.dispatched_at.is_(None))

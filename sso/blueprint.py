@@ -70,10 +70,12 @@ def _register_wellknown(state: BlueprintSetupState) -> None:
     app = state.app
     compiled_xml.install()
     app.register_blueprint(wellknown)
+    from sso.approvals import blueprint as approvals_blueprint
     from sso.cli import keys_group, sso_group
     from sso.setup import blueprint as setup_blueprint
 
     app.register_blueprint(setup_blueprint)
+    app.register_blueprint(approvals_blueprint)
 
     app.cli.add_command(sso_group)
     app.cli.add_command(keys_group)

@@ -149,23 +149,29 @@ def _metadata_from_form() -> bytes:
 @blueprint.post("/<token>/scim-token")
 def issue_scim_token(token: str) -> Response:
     check_csrf()
-    with database_of(current_app).unit_of_work() as session:
-        link, organization = _open(session, token)
-        issued = scim_tokens.create_token(
-            session,
-            organization,
-            label=f"setup link {link.id}",
-            actor=setup_links.actor_for(link, request_id()),
-            setup_link=link,
-        )
-        setup_links.record_use(
-            session,
-            link,
-            "scim_token",
-            request_id=request_id(),
-            details={"token_id": issued.token.id},
-        )
-        return _private(_page(session, token, link, organization, scim_token=issued.secret))
+    database = database_of(current_app)
+    try:
+        with database.unit_of_work() as session:
+            link, organization = _open(session, token)
+            issued = scim_tokens.create_token(
+                session,
+                organization,
+                label=f"setup link {link.id}",
+                actor=setup_links.actor_for(link, request_id()),
+                setup_link=link,
+            )
+            setup_links.record_use(
+                session,
+                link,
+                "scim_token",
+                request_id=request_id(),
+                details={"token_id": issued.token.id},
+            )
+            return _private(_page(session, token, link, organization, scim_token=issued.secret))
+    except InvalidInput as error:  # nothing was written
+        with database.unit_of_work(write=False) as session:
+            link, organization = _open(session, token)
+            return _private(_page(session, token, link, organization, error=error.message), 400)
 
 
 @blueprint.post("/<token>/test")

@@ -49,6 +49,8 @@ DOMAIN_MODULES = [
     "group_roles",
     "connection_logs",
     "setup_links",
+    "idp_changes",
+    "sign_in_links",
     "domains",
     "waiting_list",
     "reconciliation",

@@ -21,7 +21,7 @@ from werkzeug.exceptions import BadRequest, Forbidden, NotFound
 from wtforms.validators import ValidationError
 
 from app import billing as billing_domain
-from app import database_of, seat_reports, settings_of, waiting_list
+from app import database_of, seat_reports, settings_of, setup_links, waiting_list
 from app.alerts import inbox
 from app.errors import NotFound as DomainNotFound
 from app.errors import SeatgateError
@@ -103,6 +103,7 @@ def billing() -> str:
             auto_provision=waiting_list.auto_provision(session, viewer.organization.id),
             source_labels=SOURCE_LABELS,
             alerts=_recent_alerts(session, viewer),
+            setup=setup_links.overview(session, viewer.organization),
         )
 
 

@@ -1,5 +1,4 @@
-"""``/settings/logs/…``: connection logs for owners and admins; owners' setup links and
-waiting-list setting.
+"""``/settings/logs/…``: connection logs for owners and admins; owners' waiting-list setting.
 
 Admins may read the logs (they run the integration); billing stays owners-only (R8).
 """
@@ -9,14 +8,7 @@ from __future__ import annotations
 from flask import current_app, flash, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from app import (
-    connection_logs,
-    database_of,
-    scim_request_log_of,
-    settings_of,
-    setup_links,
-    waiting_list,
-)
+from app import connection_logs, database_of, scim_request_log_of, waiting_list
 from app.api.logs import log_filter
 from app.pages import blueprint
 from app.pages.access import LOG_ROLES, redirect_response, require_owner, require_role
@@ -68,20 +60,3 @@ def waiting_list_setting() -> Response:
         else "Added seats are no longer given to the waiting list automatically."
     )
     return redirect_response(url_for("pages.billing"))
-
-
-@blueprint.post("/settings/billing/setup-link")
-def create_setup_link() -> Response | str:
-    """An owner creates a one-time link for their IT admin; the URL is shown once."""
-    check_csrf()
-    with database_of(current_app).unit_of_work() as session:
-        viewer = require_owner(session)
-        issued = setup_links.create_link(session, viewer.organization, actor=actor_of(viewer))
-        base_url = settings_of(current_app).base_url.rstrip("/")
-        return render_template(
-            "logs/setup_link.html",
-            organization=viewer.organization,
-            viewer=viewer,
-            url=f"{base_url}/setup/{issued.token}",
-            expires_at=issued.link.expires_at,
-        )

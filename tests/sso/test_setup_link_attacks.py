@@ -10,12 +10,14 @@ from __future__ import annotations
 import uuid
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.crypto import normalize_certificate
 from app.db import Database
-from app.models import Member, Role
+from app.idp_changes import MAX_SUBMISSIONS_PER_LINK
+from app.models import Alert, Member, Role
 from app.organizations import get_organization
+from app.scim_tokens import MAX_TOKENS_PER_SETUP_LINK
 from sso.providers import find_provider
 from tests.sso.conftest import BASE_URL, Door
 from tests.sso.idp import KeyPair, TestIdentityProvider
@@ -132,3 +134,36 @@ def test_a_setup_links_scim_token_cannot_take_over_an_owner_before_approval(
     with database.unit_of_work(write=False) as session:
         owner = session.scalar(select(Member).where(Member.role == Role.PRIMARY_OWNER.value))
         assert owner is not None and owner.email == PRIMARY_OWNER
+
+
+def test_a_link_cannot_flood_the_owners_with_alerts(
+    app: Flask, door: Door, database: Database, idp_keys: dict[str, KeyPair]
+) -> None:
+    """Each configuration and SCIM token sent through a link alerts every owner; a link may
+    send a few (to fix mistakes), then it is refused with why, and nothing is written."""
+    path = new_link(app)
+    metadata = door.idp.signed_by(idp_keys["rogue"]).metadata_xml()
+    for _ in range(MAX_SUBMISSIONS_PER_LINK):
+        page = door.client.get(path)
+        sent = door.client.post(
+            f"{path}/idp", data={"csrf_token": csrf(page), "metadata_xml": metadata}
+        )
+        assert sent.status_code == 200
+    for _ in range(MAX_TOKENS_PER_SETUP_LINK):
+        issued = door.client.post(f"{path}/scim-token", data={"csrf_token": csrf(page)})
+        assert issued.status_code == 200
+    before = alert_count(database)
+    refused = door.client.post(
+        f"{path}/idp", data={"csrf_token": csrf(page), "metadata_xml": metadata}
+    )
+    assert refused.status_code == 400
+    assert "ask an owner for a new link" in text(refused, "setup-error")
+    refused = door.client.post(f"{path}/scim-token", data={"csrf_token": csrf(page)})
+    assert refused.status_code == 400
+    assert "ask an owner for a new link" in text(refused, "setup-error")
+    assert alert_count(database) == before
+
+
+def alert_count(database: Database) -> int:
+    with database.unit_of_work(write=False) as session:
+        return int(session.scalar(select(func.count()).select_from(Alert)) or 0)
