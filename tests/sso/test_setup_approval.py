@@ -272,7 +272,7 @@ def test_owners_list_and_revoke_setup_links_on_the_billing_page(
     rows = lxml.html.fromstring(page.get_data(as_text=True)).xpath(
         "//table[@id='setup-links']/tbody/tr"
     )
-    assert [" ".join(td.text_content().split()) for td in rows[0].xpath("td")][4] == "Active"
+    assert [" ".join(td.text_content().split()) for td in rows[0].xpath("td")][1] == "Active Revoke"
 
     revoked = decide(owner.client, "/revoke", page)
     assert revoked.headers["Location"].endswith("/settings/billing#setup-heading")

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from app.crypto import normalize_certificate
 from app.db import Database
 from app.idp_changes import MAX_SUBMISSIONS_PER_LINK
-from app.models import Alert, Member, Role
+from app.models import Alert, IdpSubmission, Member, Role
 from app.organizations import get_organization
 from app.scim_tokens import MAX_TOKENS_PER_SETUP_LINK
 from sso.providers import find_provider
@@ -167,3 +167,31 @@ def test_a_link_cannot_flood_the_owners_with_alerts(
 def alert_count(database: Database) -> int:
     with database.unit_of_work(write=False) as session:
         return int(session.scalar(select(func.count()).select_from(Alert)) or 0)
+
+
+def test_a_pending_idps_answer_spends_nothing_but_its_own_test_request(
+    app: Flask, door: Door, database: Database, idp_keys: dict[str, KeyPair]
+) -> None:
+    """The link holder's IdP answers a real sign-in (its InResponseTo names a real request)
+    or nothing at all (IdP-initiated), and names the pending configuration in RelayState so
+    that its signature is checked against it: refused, no session, the real request still
+    usable by the organization's own IdP."""
+    attacker = door.idp.signed_by(idp_keys["rogue"])
+    upload_metadata(door, new_link(app), attacker)
+    with database.unit_of_work(write=False) as session:
+        submission_id = session.scalar(select(IdpSubmission.id))
+    rehearsal = f"seatgate-rehearsal:{submission_id}"
+
+    request_id, acs_url, _ = door.start()
+    sp = f"{BASE_URL}/sso/acme/metadata"
+    for in_response_to in (request_id, None):
+        forged = attacker.response_xml(
+            email=PRIMARY_OWNER, acs_url=acs_url, sp_entity_id=sp, in_response_to=in_response_to
+        )
+        refused = door.post(forged, relay_state=rehearsal)
+        assert refused.status_code == 403, refused.get_data(as_text=True)
+        assert "seatgate_session" not in refused.headers.get("Set-Cookie", "")
+    real = door.idp.response_xml(
+        email=PRIMARY_OWNER, acs_url=acs_url, sp_entity_id=sp, in_response_to=request_id
+    )
+    assert door.post(real).status_code == 303
