@@ -178,6 +178,8 @@ def reject_token(
     if token is None:
         raise NotFound(f"SCIM token {token_id} is not waiting for approval.")
     revoke_token(session, organization, token_id, actor=actor)
+    token.awaiting_approval = False  # decided: revoked, never having worked
+    session.flush()
     idp_changes.announce(
         session,
         organization.id,

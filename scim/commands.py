@@ -24,6 +24,8 @@ def token_dict(token: ScimToken) -> dict[str, Any]:
         "created_at": token.created_at.isoformat(),
         "last_used_at": token.last_used_at.isoformat() if token.last_used_at else None,
         "revoked_at": token.revoked_at.isoformat() if token.revoked_at else None,
+        "awaiting_approval": token.awaiting_approval,  # issued through a setup link
+        "setup_link_id": token.setup_link_id,
     }
 
 

@@ -249,6 +249,11 @@ def test_owners_approve_or_reject_a_setup_links_scim_token(
         assert done.status_code == 303
     assert scim_tokens.authenticate(database, tokens[0]) is not None
     assert scim_tokens.authenticate(database, tokens[1]) is None
+    listed = json.loads(app.test_cli_runner().invoke(args=["token", "list", "acme"]).output)
+    assert [(t["awaiting_approval"], t["revoked_at"] is None) for t in listed] == [
+        (False, True),  # approved, in use
+        (False, False),  # rejected: revoked
+    ]
     assert "SCIM token" not in text(billing(owner.client), "setup-heading").split("Setup links")[0]
     assert [c for c, _ in sso_changes(database)][-4:] == [
         "scim_token_submitted",
