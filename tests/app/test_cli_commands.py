@@ -90,7 +90,9 @@ def happy_paths(certificate: Path, ids: dict[str, str]) -> list[list[str]]:
         ["domain", "remove", "acme", "acme.example.com"],
         ["waiting-list", "show", "acme"],
         ["waiting-list", "auto", "acme", "--on"],
-        ["setup-link", "acme"],
+        ["setup-link", "create", "acme"],
+        ["setup-link", "list", "acme"],
+        ["setup-link", "revoke", "acme", ids.get("setup-link", "1")],
         ["logs", "prune"],
         ["keys", "rotate"],
         ["keys", "list"],
@@ -146,7 +148,7 @@ def test_every_command_prints_one_json_document(dev_app: Flask, certificate: Pat
         assert result.exit_code == 0, (args, result.output)
         document = json.loads(result.stdout)  # the whole of stdout, nothing before or after
         covered.add(command)
-        if command in {"webhook add", "token create"}:
+        if command in {"webhook add", "token create", "setup-link create"}:
             ids[command.split()[0]] = str(document["id"])
     assert covered == commands, "a command without a happy path here"
 
