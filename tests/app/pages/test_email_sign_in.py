@@ -24,10 +24,21 @@ from werkzeug.test import TestResponse
 
 from app import create_app, database_of, settings_of, sign_in_links
 from app.alerts.delivery import Deliverer
+from app.alerts.webhooks import add_webhook
 from app.crypto import secret_digest
 from app.db import Database
-from app.ledger import seat_usage
-from app.models import Alert, AlertDelivery, AlertKind, EmailSignInLink, Member, Role, utcnow
+from app.ledger import Actor, seat_usage
+from app.models import (
+    Alert,
+    AlertDelivery,
+    AlertKind,
+    EmailSignInLink,
+    Member,
+    Role,
+    Source,
+    utcnow,
+)
+from app.organizations import get_organization
 from app.sessions import BILLING_AUDIENCE
 from tests.app.alerts.peers import SmtpServer
 from tests.app.conftest import ADMIN, HTML, OWNER, PRIMARY, TERM_START, USER, csrf_from, text_of
@@ -213,10 +224,15 @@ def test_unknown_organizations_get_the_same_answer(
 def test_a_link_is_sent_to_that_owner_alone_and_never_listed_as_an_alert(
     app: Flask, acme: int, database: Database, smtp_server: SmtpServer
 ) -> None:
-    result = app.test_cli_runner().invoke(
-        args=["webhook", "add", "acme", "https://hooks.example.test/seatgate"]
-    )
-    assert result.exit_code == 0, result.output
+    with database.unit_of_work() as session:  # a name this machine cannot resolve: no guard
+        organization = get_organization(session, "acme")
+        add_webhook(
+            session,
+            organization,
+            "https://hooks.example.test/seatgate",
+            actor=Actor(label="operator:test", source=Source.CLI, request_id=None),
+            allow_private_addresses=True,
+        )
     ask(app.test_client(), OWNER)
     deliver(app)
     assert [r.recipients for r in smtp_server.received] == [[OWNER]]
