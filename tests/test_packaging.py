@@ -52,6 +52,7 @@ DOMAIN_MODULES = [
     "idp_changes",
     "sign_in_links",
     "domains",
+    "addresses",
     "waiting_list",
     "reconciliation",
     "rate_limits",
