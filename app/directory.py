@@ -29,6 +29,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session, joinedload
 
 from app import audit, domains
+from app.addresses import domain_key, lookup_key, normalize_email
 from app.db import Database
 from app.errors import AlreadyExists, InvalidInput
 from app.ledger import Actor, Claimant, claim_seat, claim_seat_for_new_member, release_seat
@@ -43,7 +44,7 @@ from app.models import (
     ScimToken,
     utcnow,
 )
-from app.organizations import deactivate_member, normalize_email
+from app.organizations import deactivate_member
 from app.scim_tokens import TOKEN_COLUMNS, Authenticated, accepted
 
 PLACEHOLDER_DOMAIN = "users.invalid"
@@ -77,7 +78,13 @@ class Profile:
 
 
 def user_name_key(user_name: str) -> str:
-    return user_name.casefold()
+    """What a ``userName`` is unique by and found by: its :func:`app.addresses.lookup_key`.
+
+    SCIM compares ``userName`` case-insensitively (``caseExact`` false); for an address
+    that means the identity key, so a userName is taken exactly when it is the same
+    address, never by a look-alike (``ſam@`` is not ``sam@``).
+    """
+    return lookup_key(user_name)
 
 
 class GroupRef(NamedTuple):
@@ -345,7 +352,7 @@ def provision(
     resource_id = str(uuid.uuid4())
     email, email_key = _email_for(profile, resource_id)  # before the first statement: on
     # SQLite the write lock is taken with it, and every writer waits while it is held
-    _check_lengths(profile)
+    _check_storable(profile)
     found = session.execute(
         _BEFORE_CREATE,
         {
@@ -560,7 +567,7 @@ def _check(
     session: Session, organization_id: int, profile: Profile, *, member_id: int | None
 ) -> None:
     """Lengths the columns hold, and ``userName`` unique in the organization."""
-    _check_lengths(profile)
+    _check_storable(profile)
     holder = session.scalar(
         _USER_NAME_HOLDER,
         {"organization_id": organization_id, "user_name_key": user_name_key(profile.user_name)},
@@ -568,13 +575,39 @@ def _check(
     _refuse_taken(profile.user_name, holder, member_id=member_id)
 
 
-def _check_lengths(profile: Profile) -> None:
+def _check_storable(profile: Profile) -> None:
+    """Lengths the columns hold (the userName's key too), and e-mail domains that can be
+    keyed."""
     user_name = profile.user_name
     if not user_name.strip() or len(user_name) > MAX_USER_NAME_LENGTH:
         raise InvalidInput(f"userName must be 1-{MAX_USER_NAME_LENGTH} characters.")
+    if len(user_name_key(user_name)) > MAX_USER_NAME_LENGTH:  # NFC and IDNA may lengthen it
+        raise InvalidInput(
+            f"userName must be at most {MAX_USER_NAME_LENGTH} characters once normalized "
+            "(NFC, its domain IDNA-encoded)."
+        )
     for name, value in (("externalId", profile.external_id), ("displayName", profile.display_name)):
         if value is not None and len(value) > MAX_TEXT_LENGTH:
             raise InvalidInput(f"{name} must be at most {MAX_TEXT_LENGTH} characters.")
+    _refuse_unusable_domains(profile)
+
+
+def _refuse_unusable_domains(profile: Profile) -> None:
+    """An ``emails`` value whose domain is not a valid internationalized domain name is
+    refused, not skipped like other values that are no address: it names a domain that can
+    never be keyed or allowed, and skipping it would give the member another address (or a
+    placeholder) with nothing to tell the IT admin why."""
+    for item in profile.multi_valued.get("emails", []):
+        value = item.get("value")
+        if not isinstance(value, str):
+            continue
+        local, at, domain = value.rpartition("@")
+        if not (at and local and domain):
+            continue
+        try:
+            domain_key(domain)
+        except InvalidInput as exc:
+            raise InvalidInput(f"emails: {value!r} is no usable address: {exc.message}") from exc
 
 
 def _refuse_taken(user_name: str, holder: int | None, *, member_id: int | None) -> None:

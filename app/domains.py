@@ -3,6 +3,10 @@
 The check runs before any seat is claimed (SCIM creation and e-mail changes, SSO sign-in),
 so a refused address never takes a seat. Domains are added by an operator, who has verified
 that the organization owns them; an organization with no domain listed accepts any address.
+
+Domains are stored and compared IDNA-encoded (:func:`app.addresses.domain_key`), so
+``bücher.example`` and ``xn--bcher-kva.example`` are one domain however either side spells
+it, and ``straße.example`` is not ``strasse.example`` (IDNA 2008, not 2003).
 """
 
 from __future__ import annotations
@@ -13,19 +17,20 @@ from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from app import audit
+from app.addresses import domain_key, domain_of
 from app.errors import DomainNotAllowed, InvalidInput, NotFound
 from app.ledger import Actor
 from app.models import Organization, OrganizationDomain, utcnow
 
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+# At least two labels, the last a name (letters, or an internationalized one's A-label).
+_DOMAIN = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$"
+)
 
 
 def normalize_domain(text: str) -> str:
-    domain = text.strip().rstrip(".").lower()
-    try:
-        domain = domain.encode("idna").decode("ascii")
-    except UnicodeError as exc:
-        raise InvalidInput(f"{text!r} is not a domain name.") from exc
+    """The domain as stored and compared: IDNA-encoded, lower-case, no final dot."""
+    domain = domain_key(text.strip())
     if not _DOMAIN.match(domain):
         raise InvalidInput(f"{text!r} is not a domain name such as example.com.")
     return domain
@@ -80,9 +85,13 @@ def require_allowed(email: str, domains: list[str]) -> None:
     the statement that checks the userName)."""
     if not domains:
         return
-    _, _, domain = email.rpartition("@")
-    domain = domain.rstrip(".").lower()
-    if any(domain == allowed or domain.endswith("." + allowed) for allowed in domains):
+    try:
+        domain = domain_of(email)
+    except InvalidInput:  # no domain name at all: in none of the listed ones
+        domain = None
+    if domain is not None and any(
+        domain == allowed or domain.endswith("." + allowed) for allowed in domains
+    ):
         return
     raise DomainNotAllowed(
         f"{email} is not in this organization's e-mail domains ({', '.join(domains)})."

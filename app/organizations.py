@@ -8,13 +8,12 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-import email_validator
 from babel import Locale, UnknownLocaleError
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, selectinload
 
 from app import audit
+from app.addresses import identity_key, normalize_email
 from app.errors import AlreadyExists, InvalidInput, NotFound
 from app.ledger import Actor, open_seat_pool, release_seat
 from app.models import Contract, Member, Organization, PlanType, Role, SeatPool, utcnow
@@ -23,14 +22,6 @@ from app.proration import term_end
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 MAX_SEATS = 1_000_000
-
-# Directories really do hold addresses such as alice@corp.local (Active Directory) or
-# @example.test (staging tenants); refusing them would lock real users out.
-email_validator.SPECIAL_USE_DOMAIN_NAMES = [
-    name
-    for name in email_validator.SPECIAL_USE_DOMAIN_NAMES
-    if name not in {"local", "localhost", "test"}
-]
 
 
 @dataclass(frozen=True)
@@ -46,17 +37,6 @@ class NewOrganization:
     auto_renew: bool
     primary_owner_email: str
     plan_type: PlanType = PlanType.ANNUAL_INVOICED
-
-
-def normalize_email(address: str) -> tuple[str, str]:
-    """The address as given (domain normalized) and its case-folded key for uniqueness."""
-    try:
-        checked = validate_email(
-            address, check_deliverability=False, globally_deliverable=False, allow_smtputf8=True
-        )
-    except EmailNotValidError as exc:
-        raise InvalidInput(f"{address!r} is not a valid e-mail address: {exc}") from exc
-    return checked.normalized, checked.normalized.casefold()
 
 
 @dataclass(frozen=True)
@@ -275,7 +255,10 @@ def get_organization(session: Session, slug: str) -> Organization:
 
 
 def find_member(session: Session, organization: Organization, email: str) -> Member | None:
-    key = email.strip().casefold()
+    """The member whose address has the identity key of ``email`` (any spelling of the same
+    address, never a look-alike: :mod:`app.addresses`). Raises
+    :class:`~app.errors.InvalidInput` for an address whose domain is not valid IDNA."""
+    key = identity_key(email)
     return session.scalar(_MEMBER_BY_EMAIL, {"organization_id": organization.id, "email_key": key})
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from app.addresses import lookup_key
 from app.errors import NotFound
 from app.models import (
     Invoice,
@@ -59,8 +60,9 @@ def waiting_list(session: Session, organization: Organization) -> list[Refusal]:
     latest: dict[str, Refusal] = {}
     for event in rows:
         subject = event.subject or "(unknown)"
-        seen = latest.get(subject.casefold())
-        latest[subject.casefold()] = (
+        person = lookup_key(subject)  # one row per address, look-alikes apart
+        seen = latest.get(person)
+        latest[person] = (
             replace(seen, attempts=seen.attempts + 1)
             if seen
             else Refusal(subject, event.source, event.created_at, event.reason, attempts=1)

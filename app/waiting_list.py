@@ -22,10 +22,11 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from app import audit, directory
-from app.errors import SeatgateError, SeatRefused
+from app.addresses import normalize_email
+from app.errors import InvalidInput, SeatgateError, SeatRefused
 from app.ledger import Actor, claim_seat, seat_usage
 from app.models import Organization, Role, Source, WaitingEntry, WaitingListPolicy, utcnow
-from app.organizations import add_member, find_member, normalize_email
+from app.organizations import add_member, find_member
 
 
 def auto_provision(session: Session, organization_id: int) -> bool:
@@ -152,7 +153,10 @@ def provision_waiting(
     )
     provisioned = []
     for entry in pending(session, organization.id):
-        holder = find_member(session, organization, entry.email_normalized)
+        try:
+            holder = find_member(session, organization, entry.email)
+        except InvalidInput:  # kept before identity keys, no longer an address: it waits
+            continue
         if holder is not None and holder.active and holder.seat is not None:
             entry.provisioned_at, entry.member_id = now, holder.id  # got in another way
             continue
@@ -201,7 +205,7 @@ def _provision(
     if entry.source == Source.SCIM.value:
         profile = directory.Profile(**entry.request["profile"])
         return directory.provision(session, organization.id, profile, actor=actor).member_id
-    member = find_member(session, organization, entry.email_normalized)
+    member = find_member(session, organization, entry.email)
     if member is None:
         display_name = entry.request.get("display_name")
         member = add_member(

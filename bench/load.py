@@ -16,7 +16,9 @@ from typing import Any
 from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
+from app.addresses import identity_key
 from app.db import Database
+from app.directory import user_name_key
 from app.ledger import Actor, add_purchased, recount
 from app.models import (
     DirectoryUser,
@@ -119,7 +121,7 @@ def _load_batch(
         {
             "organization_id": organization_id,
             "email": dataset.user_name(i, domain),
-            "email_normalized": dataset.user_name(i, domain),
+            "email_normalized": identity_key(dataset.user_name(i, domain)),
             "display_name": dataset.display_name(i),
             "role": Role.USER.value,
             "active": True,
@@ -191,7 +193,7 @@ def _directory_row(
         "organization_id": organization_id,
         "resource_id": dataset.resource_id(i, domain),
         "user_name": body["userName"],
-        "user_name_key": body["userName"].casefold(),
+        "user_name_key": user_name_key(body["userName"]),
         "profile": {"name": body["name"], "active": True},
         "enterprise": {},
         "version": 1,

@@ -6,7 +6,9 @@ means what users expect. Multi-valued attributes become ``EXISTS`` over
 :class:`~app.models.DirectoryValue`, with every condition of a value path on the same item;
 ``groups`` becomes ``EXISTS`` over the user's group memberships.
 Case-insensitive attributes compare lower-cased; ``userName`` compares through its stored
-case-folded key, so ``userName eq`` is one lookup on the unique index.
+key (:func:`app.directory.user_name_key`: an address's identity key, ASCII case ignored, the
+domain IDNA-encoded), so ``userName eq`` is one lookup on the unique index, and never finds
+a look-alike.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from sqlalchemy.orm import Session, contains_eager, joinedload
 from sqlalchemy.sql.elements import KeyedColumnElement
 from sqlalchemy.sql.util import find_tables
 
-from app.directory import UserRecord
+from app.directory import UserRecord, user_name_key
 from app.groups import groups_of
 from app.models import DirectoryGroup, DirectoryUser, DirectoryValue, GroupMembership, Member
 from scim import attributes as attrs
@@ -313,7 +315,7 @@ def _resolve(path: AttrPath) -> _Resolved:
 _COLUMNS: dict[str, tuple[KeyedColumnElement[Any], Fold | None]] = {
     "id": (DirectoryUser.__table__.c.resource_id, None),
     "externalId": (Member.__table__.c.external_id, None),
-    "userName": (DirectoryUser.__table__.c.user_name_key, str.casefold),
+    "userName": (DirectoryUser.__table__.c.user_name_key, user_name_key),
     "displayName": (Member.__table__.c.display_name, _lower),
     "active": (Member.__table__.c.active, None),
     "meta.created": (DirectoryUser.__table__.c.created_at, None),

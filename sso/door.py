@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from app import audit, domains, sessions
+from app.addresses import normalize_email
 from app.connection_logs import Step
 from app.errors import DomainNotAllowed, InvalidInput
 from app.ledger import Actor, claim_seat, seat_usage
 from app.models import Member, Organization, Role
-from app.organizations import add_member, find_member, normalize_email
+from app.organizations import add_member, find_member
 from app.sessions import IssuedToken
 from app.settings import Settings
 from sso.errors import (
@@ -112,7 +113,10 @@ def billing_only_session(
     """A billing-only session for an active Owner refused a seat; ``None`` for anyone else."""
     if identity.email is None:
         return None
-    member = find_member(session, organization, identity.email.strip().casefold())
+    try:
+        member = find_member(session, organization, identity.email)
+    except InvalidInput:  # no address an owner could have
+        return None
     if member is None or not member.active or member.role not in sessions.OWNER_ROLES:
         return None
     return issue_session(session, settings, organization, member, identity, billing_only=True)
