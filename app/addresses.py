@@ -112,7 +112,7 @@ def domain_key(domain: str) -> str:
     try:
         encoded = idna.encode(name, uts46=True, transitional=False)
     except (idna.IDNAError, UnicodeError) as exc:
-        raise InvalidInput(f"{domain!r} is not a valid domain name (IDNA 2008): {exc}") from exc
+        raise InvalidInput(f"{domain!r} is not a domain name (IDNA 2008: {exc}).") from exc
     return encoded.decode("ascii").lower()
 
 
