@@ -22,9 +22,10 @@ from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
 from app import database_of, sessions, settings_of, sign_in_links
+from app.addresses import normalize_email
 from app.errors import InvalidInput
 from app.models import Organization, utcnow
-from app.organizations import SLUG_PATTERN, normalize_email
+from app.organizations import SLUG_PATTERN
 from app.pages import blueprint
 from app.pages.access import redirect_response
 from app.pages.billing import check_csrf

@@ -185,7 +185,7 @@ def validated(address: str) -> str | None:
 def test_stored_addresses_that_share_a_key_shared_the_case_folded_one(
     pair: tuple[str, str],
 ) -> None:
-    """Why migration 0010 cannot make two members one: members' addresses are stored
+    """Why migration 0015 cannot make two members one: members' addresses are stored
     validated (``normalize_email``), and for those the identity key is finer than the
     case-folded key it replaces."""
     a, b = (validated(address) for address in pair)

@@ -1,5 +1,5 @@
 """One identity key for e-mail addresses in the CLI, the domain allowlist, the billing
-page's refusals and the waiting list (:mod:`app.addresses`; migration 0010 has its own
+page's refusals and the waiting list (:mod:`app.addresses`; migration 0015 has its own
 tests)."""
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def test_the_billing_page_counts_look_alike_refusals_as_two_people(
 def test_a_purchase_passes_a_waiting_address_that_is_no_longer_usable(
     database: Database,
 ) -> None:
-    """An entry kept before identity keys whose domain IDNA 2008 refuses (migration 0010
+    """An entry kept before identity keys whose domain IDNA 2008 refuses (migration 0015
     retired its key) stays on the list; the purchase and the next entry go through."""
     make_org(database, "acme", seats=1)
     with database.unit_of_work() as session:

@@ -1,4 +1,4 @@
-"""Migration 0010: the keys stored by the case-folding rule become identity keys
+"""Migration 0015: the keys stored by the case-folding rule become identity keys
 (:mod:`app.addresses`), and no two people are made one on the way."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 def at_0009_with_an_organization(url: str) -> tuple[Engine, int]:
     """A database migrated to 0009 (the case-folded keys) holding organization ``acme``."""
-    upgrade_database(url, "0009")
+    upgrade_database(url, "0014")
     engine = create_engine(url)
     with engine.begin() as connection:
         org = connection.execute(
@@ -40,7 +40,7 @@ def _member(organization_id: int, email: str, old_key: str) -> dict[str, Any]:
     }
 
 
-def test_migration_0010_recomputes_the_stored_keys(
+def test_migration_0015_recomputes_the_stored_keys(
     empty_database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Keys stored by the case-folding rule become identity keys. Members' and waiting
@@ -139,14 +139,14 @@ def test_migration_0010_recomputes_the_stored_keys(
     assert "e\u0301ve@acme.example.com" in warned and "BOB@bücher.example" in warned
     assert "xn--n3h.example" in warned
 
-    command.downgrade(alembic_config(empty_database_url), "0009")
+    command.downgrade(alembic_config(empty_database_url), "0014")
     with engine.connect() as connection:
         restored = dict(connection.execute(select(Member.email, Member.email_normalized)).all())
     assert restored["Straße@example.com"] == "strasse@example.com"
     engine.dispose()
 
 
-def test_migration_0010_stops_rather_than_make_two_members_one(empty_database_url: str) -> None:
+def test_migration_0015_stops_rather_than_make_two_members_one(empty_database_url: str) -> None:
     """Members are stored validated, so this cannot come from seatgate itself; rows
     written by hand could still do it, and then nobody is merged silently."""
     engine, org = at_0009_with_an_organization(empty_database_url)
@@ -158,5 +158,5 @@ def test_migration_0010_stops_rather_than_make_two_members_one(empty_database_ur
     with engine.connect() as connection:
         keys = connection.scalars(select(Member.email_normalized).order_by(Member.id)).all()
         assert keys == ["bob@bücher.example", "bob@xn--bcher-kva.example"]
-    assert current_revision(engine) == "0009"
+    assert current_revision(engine) == "0014"
     engine.dispose()

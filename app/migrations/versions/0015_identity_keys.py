@@ -1,7 +1,7 @@
 """identity keys for e-mail addresses, userNames and allowed domains
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-01
 
 The keys stored before were case-folded (``str.casefold``), which made look-alikes one
@@ -41,8 +41,8 @@ from alembic import op
 from app.addresses import domain_key, identity_key, lookup_key
 from app.errors import InvalidInput
 
-revision: str = "0010"
-down_revision: str | None = "0009"
+revision: str = "0015"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
