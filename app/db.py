@@ -26,6 +26,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 
 from app.errors import SeatRefused
 from app.ledger import record_refusal
+from app.lowercase import register_on_sqlite
 from app.settings import DatabaseSettings, resolve_sqlite_path
 
 # What a database outage looks like from here: a refused or broken connection, a statement or
@@ -127,6 +128,7 @@ def _configure_sqlite(engine: Engine, busy_timeout_s: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
+        register_on_sqlite(dbapi_connection)
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s) * 1000}")

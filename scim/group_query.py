@@ -3,7 +3,8 @@
 Supported: ``id``, ``externalId`` (case-exact), ``displayName`` (case-insensitive, through
 its case-folded key, so ``displayName eq`` is one lookup on the unique index),
 ``meta.created`` and ``meta.lastModified``, and the members as ``members[value eq "id"]``,
-``members.value eq "id"`` or ``members pr``. Leaf comparisons reuse the Users compiler.
+``members.value eq "id"`` or ``members pr`` (member ids case-insensitive, as RFC 7643
+declares them). Leaf comparisons reuse the Users compiler.
 """
 
 from __future__ import annotations
@@ -13,24 +14,33 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, select, true
 from sqlalchemy.orm import Session, selectinload
 
+from app.group_roles import group_name_key
 from app.models import DirectoryGroup, DirectoryUser, GroupMembership
 from scim import attributes as attrs
 from scim.errors import InvalidFilter
 from scim.filters import And, AttrPath, Compare, Filter, Not, Or, Present, ValuePath
-from scim.query import Search, Target, leaf
+from scim.query import Search, Target, any_value, leaf, resource_ids
 
-_STRING = attrs.Attribute("string")
-_EXACT = attrs.Attribute("string", case_exact=True)
-_DATE = attrs.Attribute("date", "dateTime")
+
+def _attribute(name: str, sub: str | None = None) -> attrs.Attribute:
+    found = attrs.find(attrs.GROUP_ATTRIBUTES + attrs.COMMON_ATTRIBUTES, name)
+    assert found is not None
+    found = found.sub(sub) if sub else found
+    assert found is not None
+    return found
+
+
 _GROUPS = DirectoryGroup.__table__.c
 _COLUMNS: dict[str, Target] = {
-    "id": Target(_GROUPS.resource_id, _EXACT),
-    "externalid": Target(_GROUPS.external_id, _EXACT),
-    "displayname": Target(_GROUPS.display_name_key, _STRING, str.casefold),
-    "meta.created": Target(_GROUPS.created_at, _DATE),
-    "meta.lastmodified": Target(_GROUPS.updated_at, _DATE),
+    "id": Target.of(_GROUPS.resource_id, _attribute("id")),
+    "externalid": Target.of(_GROUPS.external_id, _attribute("externalId")),
+    "displayname": Target(
+        _GROUPS.display_name_key, _attribute("displayName"), group_name_key, keyed=True
+    ),
+    "meta.created": Target.of(_GROUPS.created_at, _attribute("meta", "created")),
+    "meta.lastmodified": Target.of(_GROUPS.updated_at, _attribute("meta", "lastModified")),
 }
-_MEMBER_VALUE = Target(DirectoryUser.__table__.c.resource_id, _EXACT)
+_MEMBER_VALUE = resource_ids(DirectoryUser.__table__.c.resource_id, _attribute("members", "value"))
 
 
 def _key(path: AttrPath) -> str:
@@ -62,7 +72,7 @@ def where_clause(tree: Filter) -> ColumnElement[bool]:
     if key == "members" and isinstance(tree, Present):
         return _members_where(true())
     if key in {"members", "members.value"}:
-        return _members_where(leaf(tree, _MEMBER_VALUE))
+        return any_value(tree, _members_where(leaf(tree, _MEMBER_VALUE)), _members_where(true()))
     target = _COLUMNS.get(key)
     if target is None:
         raise InvalidFilter(f"Filtering Groups on {tree.path} is not supported.")

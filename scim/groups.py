@@ -18,8 +18,9 @@ from app.groups import GroupChange
 from app.models import DirectoryGroup
 from scim import attributes as attrs
 from scim.errors import InvalidPath, InvalidSyntax, InvalidValue, NoTarget
+from scim.filter_match import item_filter
 from scim.filters import parse_patch_path
-from scim.patch import matches, patch_operations
+from scim.patch import patch_operations
 
 MEMBERS = attrs.find(attrs.GROUP_ATTRIBUTES, "members")
 READ_ONLY = frozenset({"id", "meta", "schemas"})
@@ -154,11 +155,8 @@ def _apply(state: GroupState, operation: Any) -> GroupState:
         if op != "remove":
             raise InvalidPath(f"{path!r}: add members with path 'members' and a list of values.")
         assert MEMBERS is not None
-        kept = tuple(
-            i
-            for i in state.member_ids
-            if not matches({"value": i, "type": "User"}, target.value_filter, MEMBERS)
-        )
+        selects = item_filter(target.value_filter, MEMBERS)
+        kept = tuple(i for i in state.member_ids if not selects({"value": i, "type": "User"}))
         return replace(state, member_ids=kept)
     if op != "remove":
         return _set(state, "members", value, op)

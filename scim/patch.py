@@ -16,8 +16,9 @@ from typing import Any
 
 from scim import attributes as attrs
 from scim.attributes import Attribute, AttributeRef
-from scim.errors import InvalidFilter, InvalidPath, InvalidSyntax, InvalidValue, NoTarget
-from scim.filters import And, Compare, Filter, Not, Or, PatchPath, Present, parse_patch_path
+from scim.errors import InvalidPath, InvalidSyntax, InvalidValue, NoTarget
+from scim.filter_match import item_filter
+from scim.filters import And, Compare, Filter, PatchPath, parse_patch_path
 from scim.resources import assignments, conform, resolve_slot, set_slot
 
 MAX_OPERATIONS = 1000
@@ -127,11 +128,8 @@ def _apply_filtered(
         sub = slot.attribute.sub(target.sub)
         if sub is None:
             raise InvalidPath(f"{slot.attribute.name} has no sub-attribute {target.sub!r}.")
-    matched = [
-        i
-        for i, item in enumerate(items)
-        if isinstance(item, dict) and matches(item, target.value_filter, slot.attribute)
-    ]
+    selects = item_filter(target.value_filter, slot.attribute)
+    matched = [i for i, item in enumerate(items) if isinstance(item, dict) and selects(item)]
     if op == "remove":
         if sub is None:
             items = [item for i, item in enumerate(items) if i not in matched]
@@ -211,55 +209,6 @@ def _equalities(tree: Filter) -> dict[str, Any] | None:
         if left is not None and right is not None:
             return {**left, **right}
     return None
-
-
-def matches(item: dict[str, Any], tree: Filter, parent: Attribute) -> bool:
-    """Evaluate a value filter on one item of one user (already in memory)."""
-    if isinstance(tree, And):
-        return matches(item, tree.left, parent) and matches(item, tree.right, parent)
-    if isinstance(tree, Or):
-        return matches(item, tree.left, parent) or matches(item, tree.right, parent)
-    if isinstance(tree, Not):
-        return not matches(item, tree.inner, parent)
-    if not isinstance(tree, Compare | Present):
-        raise InvalidPath("A value filter cannot contain another value filter.")
-    if tree.path.urn is not None or tree.path.sub is not None:
-        raise InvalidPath(f"{tree.path}: name a sub-attribute of {parent.name}.")
-    sub = parent.sub(tree.path.attr)
-    if sub is None:
-        raise InvalidPath(f"{parent.name} has no sub-attribute {tree.path.attr!r}.")
-    actual = item.get(sub.name)
-    if isinstance(tree, Present):
-        return actual not in (None, "", [])
-    return _compare(actual, tree, sub)
-
-
-def _compare(actual: Any, tree: Compare, sub: Attribute) -> bool:
-    expected: Any = tree.value
-    if sub.type == "boolean":
-        if tree.op not in {"eq", "ne"}:
-            raise InvalidFilter(f"{tree.path}: '{tree.op}' does not apply to a boolean.")
-        same = _truthy(actual) == _truthy(expected)
-        return same if tree.op == "eq" else not same
-    if expected is None:
-        return (actual is None) == (tree.op == "eq")
-    if actual is None:
-        return tree.op == "ne"
-    left, right = str(actual), str(expected)
-    if not sub.case_exact:
-        left, right = left.lower(), right.lower()
-    comparisons = {
-        "eq": left == right,
-        "ne": left != right,
-        "co": right in left,
-        "sw": left.startswith(right),
-        "ew": left.endswith(right),
-        "gt": left > right,
-        "ge": left >= right,
-        "lt": left < right,
-        "le": left <= right,
-    }
-    return comparisons[tree.op]
 
 
 def _truthy(value: Any) -> bool:

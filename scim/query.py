@@ -5,16 +5,18 @@ comparisons are made two-valued (an absent attribute compares false, never NULL)
 means what users expect. Multi-valued attributes become ``EXISTS`` over
 :class:`~app.models.DirectoryValue`, with every condition of a value path on the same item;
 ``groups`` becomes ``EXISTS`` over the user's group memberships.
-Case-insensitive attributes compare lower-cased; ``userName`` compares through its stored
-key (:func:`app.directory.user_name_key`: an address's identity key, ASCII case ignored, the
-domain IDNA-encoded), so ``userName eq`` is one lookup on the unique index, and never finds
-a look-alike.
+What a comparison means (the literal it takes, how strings fold) is
+:mod:`scim.filter_match`'s, shared with PATCH. Case-insensitive attributes compare as
+``str.lower`` makes them (:func:`app.lowercase.lowercase` in SQL); ``userName`` compares
+through its stored key (:func:`app.directory.user_name_key`: an address's identity key,
+ASCII case ignored, the domain IDNA-encoded), so ``userName eq`` is one lookup on the unique
+index, and never finds a look-alike. A multi-valued
+attribute without values is unassigned, like an absent single value (RFC 7643 section 2.5):
+it equals null and differs from every value.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +24,7 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     and_,
+    case,
     exists,
     false,
     func,
@@ -31,28 +34,38 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.orm import Session, contains_eager, joinedload
-from sqlalchemy.sql.elements import KeyedColumnElement
 from sqlalchemy.sql.util import find_tables
 
 from app.directory import UserRecord, user_name_key
+from app.group_roles import group_name_key
 from app.groups import groups_of
+from app.lowercase import lowercase
 from app.models import DirectoryGroup, DirectoryUser, DirectoryValue, GroupMembership, Member
 from scim import attributes as attrs
 from scim.attributes import Attribute
 from scim.errors import InvalidFilter
-from scim.filters import And, AttrPath, Compare, Filter, Literal, Not, Or, Present, ValuePath
+from scim.filter_match import Fold, fold_of, operand
+from scim.filters import And, AttrPath, Compare, Filter, Not, Or, Present, ValuePath
 from scim.paging import Paging
-
-Fold = Callable[[str], str]
 
 
 @dataclass(frozen=True)
 class Target:
-    """Where an attribute lives in SQL, and how a literal is normalized to compare with it."""
+    """Where an attribute lives in SQL, and how a literal is folded to compare with it.
+
+    ``keyed``: the column already holds the folded value (a key such as ``user_name_key``),
+    so only the literal is folded; otherwise a folded attribute is lower-cased in SQL too.
+    """
 
     expression: ColumnElement[Any]
     attribute: Attribute
     fold: Fold | None = None
+    keyed: bool = False
+
+    @classmethod
+    def of(cls, expression: ColumnElement[Any], attribute: Attribute) -> Target:
+        """A column holding the attribute's values as sent."""
+        return cls(expression, attribute, fold_of(attribute))
 
 
 @dataclass(frozen=True)
@@ -70,14 +83,6 @@ class _Constant:
 
 
 _Resolved = Target | _Multi | _Constant
-
-
-def _same(text: str) -> str:
-    return text
-
-
-def _lower(text: str) -> str:
-    return text.lower()
 
 
 def where_clause(tree: Filter) -> ColumnElement[bool]:
@@ -129,56 +134,76 @@ def _compile(tree: Filter, *, item_of: Attribute | None) -> ColumnElement[bool]:
         inner = _sub_attribute(item_of, tree.path)
         if item_of.name == "groups":
             return _group_leaf(tree, inner)
-        return leaf(tree, Target(_item_expression(inner), inner, _fold_of(inner)))
+        return leaf(tree, Target.of(_item_expression(inner), inner))
     resolved = _resolve(tree.path)
     if isinstance(resolved, _Multi) and resolved.attribute.name == "groups":
         if isinstance(tree, Present) and resolved.sub is None:
             return _in_a_group(true())
         sub = resolved.sub or resolved.attribute.sub("value")
         assert sub is not None
-        return _in_a_group(_group_leaf(tree, sub))
+        return any_value(tree, _in_a_group(_group_leaf(tree, sub)), _in_a_group(true()))
     if isinstance(resolved, _Multi):
+        values = exists().where(_values_of(resolved.attribute))
         if isinstance(tree, Present) and resolved.sub is None:
-            return exists().where(_values_of(resolved.attribute))
+            subs = resolved.attribute.sub_attributes
+            item_present = [leaf(tree, Target.of(_item_expression(sub), sub)) for sub in subs]
+            return exists().where(_values_of(resolved.attribute), or_(*item_present))
         sub = resolved.sub or resolved.attribute.sub("value")
         if sub is None:
             raise InvalidFilter(f"{tree.path} needs a sub-attribute.")
-        target = Target(_item_expression(sub), sub, _fold_of(sub))
-        return exists().where(_values_of(resolved.attribute), leaf(tree, target))
+        target = Target.of(_item_expression(sub), sub)
+        matched = exists().where(_values_of(resolved.attribute), leaf(tree, target))
+        return any_value(tree, matched, values)
     if isinstance(resolved, _Constant):
         return _constant(tree, resolved)
+    if isinstance(tree, Present) and resolved.attribute.sub_attributes:
+        return _complex_present(tree)
     return leaf(tree, resolved)
+
+
+def _complex_present(tree: Present) -> ColumnElement[bool]:
+    """``name pr``: some sub-attribute has a value (RFC 7644 section 3.4.2.2: "a non-empty
+    node"); ``{"givenName": ""}`` is an empty one."""
+    ref = attrs.resolve(tree.path.urn, tree.path.attr)
+    conditions = []
+    for sub in ref.attribute.sub_attributes:
+        target = _target(ref.attribute, sub, enterprise=ref.enterprise)
+        assert isinstance(target, Target)
+        conditions.append(leaf(tree, target))
+    return or_(*conditions)
+
+
+def any_value(
+    tree: Compare | Present, matched: ColumnElement[bool], values: ColumnElement[bool]
+) -> ColumnElement[bool]:
+    """A comparison on a multi-valued attribute: some value ``matched`` (RFC 7644 section
+    3.4.2.2) or, when it has no ``values``, what an absent single value gives: ``eq null`` and
+    ``ne "x"`` hold (RFC 7643 section 2.5: unassigned is null)."""
+    unassigned_holds = isinstance(tree, Compare) and (
+        (tree.op == "eq" and tree.value is None) or (tree.op == "ne" and tree.value is not None)
+    )
+    return or_(matched, not_(values)) if unassigned_holds else matched
 
 
 def leaf(tree: Compare | Present, target: Target) -> ColumnElement[bool]:
     expression = target.expression
-    if target.fold is _lower:
-        expression = func.lower(expression)
     if isinstance(tree, Present):
-        if target.attribute.type == "string":
+        if target.attribute.type in {"string", "reference"}:
             return and_(expression.is_not(None), expression != "")
         return expression.is_not(None)
-    if target.attribute.type == "complex":
-        raise InvalidFilter(f"{tree.path} is complex; compare one of its sub-attributes.")
-    value = _coerce(tree, target)
+    if target.fold is not None and not target.keyed:
+        expression = lowercase(expression)
+    value = operand(tree, target.attribute, target.fold)
     present = expression.is_not(None)
-    if value is None:
-        if tree.op == "eq":
-            return expression.is_(None)
-        if tree.op == "ne":
-            return present
-        raise InvalidFilter(f"{tree.path}: '{tree.op}' cannot compare with null.")
     op = tree.op
+    if value is None:
+        return expression.is_(None) if op == "eq" else present
     if op == "eq":
         return and_(present, expression == value)
     if op == "ne":
         return or_(expression.is_(None), expression != value)
     if op in {"co", "sw", "ew"}:
-        if not isinstance(value, str):
-            raise InvalidFilter(f"{tree.path}: '{op}' applies to strings only.")
         return and_(present, _substring(op, expression, value))
-    if target.attribute.type == "boolean":
-        raise InvalidFilter(f"{tree.path}: '{op}' does not apply to a boolean.")
     comparisons = {
         "gt": expression > value,
         "ge": expression >= value,
@@ -200,32 +225,6 @@ def _substring(op: str, expression: ColumnElement[Any], value: str) -> ColumnEle
         func.length(expression) >= len(value),
         func.substr(expression, func.length(expression) - len(value) + 1) == value,
     )
-
-
-def _coerce(tree: Compare, target: Target) -> Any:
-    value: Literal = tree.value
-    kind = target.attribute.type
-    if value is None:
-        return None
-    if kind == "boolean":
-        if isinstance(value, str) and value.lower() in {"true", "false"}:
-            return value.lower() == "true"  # Entra ID sends "True" / "False"
-        if not isinstance(value, bool):
-            raise InvalidFilter(f"{tree.path} is a boolean; compare it with true or false.")
-        return value
-    if kind == "dateTime":
-        if not isinstance(value, str):
-            raise InvalidFilter(f"{tree.path} is a date-time; compare it with a string.")
-        if tree.op in {"co", "sw", "ew"}:
-            raise InvalidFilter(f"{tree.path}: '{tree.op}' does not apply to a date-time.")
-        try:
-            moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-            return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
-        except (ValueError, OverflowError) as exc:
-            raise InvalidFilter(f"{tree.path}: {value!r} is not an ISO 8601 date-time.") from exc
-    if not isinstance(value, str):
-        raise InvalidFilter(f"{tree.path} is a string; compare it with a quoted string.")
-    return (target.fold or _same)(value)
 
 
 def _constant(tree: Filter, resolved: _Constant) -> ColumnElement[bool]:
@@ -254,9 +253,9 @@ def _group_leaf(tree: Compare | Present, sub: Attribute) -> ColumnElement[bool]:
     """``groups.value`` is the group's id, ``groups.display`` its name; ``type`` is direct."""
     groups = DirectoryGroup.__table__.c
     if sub.name == "value":
-        return leaf(tree, Target(groups.resource_id, sub))
+        return leaf(tree, resource_ids(groups.resource_id, sub))
     if sub.name == "display":
-        return leaf(tree, Target(groups.display_name_key, sub, str.casefold))
+        return leaf(tree, Target(groups.display_name_key, sub, group_name_key, keyed=True))
     if sub.name == "type":
         return _constant(tree, _Constant(sub, "direct"))
     raise InvalidFilter(f"Filtering on groups.{sub.name} is not supported.")
@@ -269,9 +268,12 @@ def _values_of(attribute: Attribute) -> ColumnElement[bool]:
     )
 
 
-def _fold_of(attribute: Attribute) -> Fold | None:
-    textual = attribute.type in {"string", "reference"}
-    return _lower if textual and not attribute.case_exact else None
+def resource_ids(column: ColumnElement[Any], attribute: Attribute) -> Target:
+    """A column of resource ids compared as ``attribute`` (``groups.value``, ``members.value``:
+    case-insensitive, RFC 7643 section 8.7.1). Ids are lower-case UUIDs, so the column is its
+    own folded key."""
+    fold = fold_of(attribute)
+    return Target(column, attribute, fold, keyed=fold is not None)
 
 
 def _item_expression(sub: Attribute) -> ColumnElement[Any]:
@@ -312,30 +314,35 @@ def _resolve(path: AttrPath) -> _Resolved:
     return _target(attribute, sub, enterprise=enterprise)
 
 
-_COLUMNS: dict[str, tuple[KeyedColumnElement[Any], Fold | None]] = {
-    "id": (DirectoryUser.__table__.c.resource_id, None),
-    "externalId": (Member.__table__.c.external_id, None),
-    "userName": (DirectoryUser.__table__.c.user_name_key, user_name_key),
-    "displayName": (Member.__table__.c.display_name, _lower),
-    "active": (Member.__table__.c.active, None),
-    "meta.created": (DirectoryUser.__table__.c.created_at, None),
-    "meta.lastModified": (DirectoryUser.__table__.c.updated_at, None),
+_user_columns = DirectoryUser.__table__.c
+_COLUMNS: dict[str, ColumnElement[Any]] = {
+    "id": _user_columns.resource_id,
+    "externalId": Member.__table__.c.external_id,
+    "displayName": Member.__table__.c.display_name,
+    # The member's state, but only when the client stated it: the resource shows no
+    # ``active`` otherwise (the user still holds a seat), and filters read the resource.
+    "active": case(
+        (DirectoryUser.profile["active"].as_boolean().is_not(None), Member.__table__.c.active)
+    ),
+    "meta.created": _user_columns.created_at,
+    "meta.lastModified": _user_columns.updated_at,
 }
 
 
 def _target(attribute: Attribute, sub: Attribute | None, *, enterprise: bool) -> _Resolved:
     leaf = sub or attribute
     key = f"{attribute.name}.{sub.name}" if sub else attribute.name
+    if not enterprise and key == "userName":
+        return Target(_user_columns.user_name_key, leaf, user_name_key, keyed=True)
     if not enterprise and key in _COLUMNS:
-        column, fold = _COLUMNS[key]
-        return Target(column, leaf, fold)
+        return Target.of(_COLUMNS[key], leaf)
     if key == "meta.resourceType":
         return _Constant(leaf, "User")
     if attribute.name == "meta":
         raise InvalidFilter(f"Filtering on {key} is not supported.")
     document = DirectoryUser.enterprise if enterprise else DirectoryUser.profile
     element = document[(attribute.name, sub.name)] if sub else document[attribute.name]
-    return Target(_json_value(element, leaf), leaf, _fold_of(leaf))
+    return Target.of(_json_value(element, leaf), leaf)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from scim.filters import (
     parse_filter,
     parse_patch_path,
 )
-from tests.scim.conftest import ENTERPRISE, Scim
+from tests.scim.conftest import ENTERPRISE, GROUP, Scim
 from tests.scim.test_users import assert_error
 
 USER_NAME = AttrPath(None, "userName")
@@ -123,6 +123,7 @@ PEOPLE: list[dict[str, Any]] = [
     {
         "userName": "Ann.Lee@Acme.example.com",
         "externalId": "EXT-1",
+        "active": True,
         "displayName": "Ann Lee",
         "title": "Engineer",
         "name": {"givenName": "Ann", "familyName": "Lee"},
@@ -168,9 +169,10 @@ CASES: list[tuple[str, set[str]]] = [
     ('title eq "engineer"', {"ann"}),
     ('title ne "engineer"', {"bob", "cy"}),
     ('title pr and not (title co "manager")', {"ann"}),
-    ("active eq true", {"ann", "cy"}),
+    ("active eq true", {"ann"}),
     ('active eq "False"', {"bob"}),
-    ("active ne true", {"bob"}),
+    ("active ne true", {"bob", "cy"}),  # cy's active is unassigned: its resource has none
+    ("active pr", {"ann", "bob"}),
     ('name.familyName eq "stone"', {"bob"}),
     ("name.givenName pr", {"ann", "bob"}),
     ("name pr", {"ann", "bob", "cy"}),
@@ -192,7 +194,7 @@ CASES: list[tuple[str, set[str]]] = [
     ('meta.lastModified lt "2000-01-01T00:00:00Z"', set()),
     ('groups eq "g1"', set()),
     (
-        'userName eq "a" or (title pr and (active eq true or name.givenName eq "bob"))',
+        'userName eq "a" or (title pr and (active eq true or name.familyName eq "zed"))',
         {"ann", "cy"},
     ),
     ("title eq null", {"bob"}),
@@ -252,3 +254,105 @@ def test_sort_by_multi_valued_uses_the_primary_value(scim: Scim) -> None:
     listed = scim.get("/Users", sortBy="emails", sortOrder="descending").get_json()
     assert [u["userName"][0] for u in listed["Resources"]] == ["b", "A", "c"]
     assert_error(scim.get("/Users", sortBy="nosuch"), 400, "invalidFilter")
+
+
+def ids(scim: Scim, resource: str, text: str) -> set[str]:
+    response = scim.get(f"/{resource}", filter=text)
+    assert response.status_code == 200, (text, response.get_json())
+    return {r["id"] for r in response.get_json()["Resources"]}
+
+
+def test_case_insensitive_attributes_fold_every_letter_as_python_does(scim: Scim) -> None:
+    """SQLite's lower() folds ASCII only, and PostgreSQL's follows the database's locale one
+    letter at a time (no final sigma, İ to i): a value with non-ASCII capitals once failed
+    to match even itself."""
+    created = scim.create(
+        "emile@acme.example.com",
+        title="ÉMILE",
+        displayName="İlker",
+        name={"givenName": "ΟΔΟΣ", "familyName": "STRAẞE"},
+    )
+    for text in [
+        'title eq "ÉMILE"',
+        'title eq "émile"',
+        'title co "MIL" and title sw "é"',
+        'displayName eq "İlker"',
+        'displayName eq "i̇lker"',
+        'name.givenName eq "ΟΔΟΣ"',
+        'name.givenName eq "οδος"',
+        'name.givenName ew "ΔΟΣ"',  # a final sigma, lower-cased in its context as Python does
+        'name.familyName eq "straße"',
+        'title gt "f"',  # code point order ("é" after "f"), whatever the database collation
+    ]:
+        assert ids(scim, "Users", text) == {created["id"]}, text
+    for text in ['title eq "emile"', 'name.familyName eq "strasse"', 'title lt "f"']:
+        assert ids(scim, "Users", text) == set(), text
+
+
+def test_an_unstated_active_is_unassigned_to_filters_as_in_the_resource(scim: Scim) -> None:
+    """A user created without ``active`` holds a seat but its resource has no ``active``;
+    filters read the resource (RFC 7644 section 3.4.2.2)."""
+    unstated = scim.create("u@acme.example.com")
+    assert "active" not in unstated
+    stated = scim.create("s@acme.example.com", active=True)
+    inactive = scim.create("i@acme.example.com", active=False)
+    assert ids(scim, "Users", "active pr") == {stated["id"], inactive["id"]}
+    assert ids(scim, "Users", "active eq true") == {stated["id"]}
+    assert ids(scim, "Users", "active ne true") == {unstated["id"], inactive["id"]}
+    assert ids(scim, "Users", "not (active eq false)") == {unstated["id"], stated["id"]}
+
+
+def test_eq_null_on_a_multi_valued_attribute_matches_resources_without_any(scim: Scim) -> None:
+    """RFC 7643 section 2.5: an unassigned attribute and null are the same state."""
+    bare = scim.create("bare@acme.example.com")
+    typed = scim.create("t@acme.example.com", emails=[{"value": "t@x.org", "type": "work"}])
+    untyped = scim.create("n@acme.example.com", emails=[{"value": "n@x.org"}])
+    group = scim.post("/Groups", {"schemas": [GROUP], "displayName": "G"}).get_json()
+    scim.patch(f"/Groups/{group['id']}", [{"op": "add", "path": "members", "value": [
+        {"value": typed["id"]}]}])  # fmt: skip
+    assert ids(scim, "Users", "emails.type eq null") == {bare["id"], untyped["id"]}
+    assert ids(scim, "Users", "emails eq null") == {bare["id"]}
+    assert ids(scim, "Users", "emails.type ne null") == {typed["id"]}
+    assert ids(scim, "Users", 'emails.type ne "work"') == {bare["id"], untyped["id"]}
+    assert ids(scim, "Users", "groups.display eq null") == {bare["id"], untyped["id"]}
+    assert ids(scim, "Users", "emails[type eq null]") == {untyped["id"]}
+    empty = scim.post("/Groups", {"schemas": [GROUP], "displayName": "Empty"}).get_json()
+    assert ids(scim, "Groups", "members.value eq null") == {empty["id"]}
+    assert ids(scim, "Groups", "members eq null") == {empty["id"]}
+    assert ids(scim, "Groups", f'members.value ne "{typed["id"]}"') == {empty["id"]}
+
+
+def test_member_ids_compare_case_insensitively_as_their_schema_says(scim: Scim) -> None:
+    """RFC 7643 declares ``groups.value`` and ``members.value`` caseExact false (so do this
+    server's /Schemas); ``id`` itself is case-exact."""
+    member = scim.create("m@acme.example.com")
+    group = scim.post(
+        "/Groups", {"schemas": [GROUP], "displayName": "G", "members": [{"value": member["id"]}]}
+    ).get_json()
+    upper_group, upper_member = group["id"].upper(), member["id"].upper()
+    assert ids(scim, "Users", f'groups.value eq "{upper_group}"') == {member["id"]}
+    assert ids(scim, "Users", f'groups[value sw "{upper_group[:8]}"]') == {member["id"]}
+    assert ids(scim, "Groups", f'members.value eq "{upper_member}"') == {group["id"]}
+    assert ids(scim, "Groups", f'members[value eq "{upper_member}"]') == {group["id"]}
+    assert ids(scim, "Groups", f'id eq "{upper_group}"') == set()
+    assert ids(scim, "Users", f'id eq "{upper_member}"') == set()
+
+
+def test_a_complex_value_with_only_empty_parts_is_not_present(scim: Scim) -> None:
+    """RFC 7644 section 3.4.2.2: ``pr`` wants "a non-empty node for complex attributes"."""
+    empty = scim.create(
+        "e@acme.example.com",
+        name={"givenName": ""},
+        emails=[{"display": ""}],
+        **{ENTERPRISE: {"manager": {"value": ""}}},
+    )
+    full = scim.create(
+        "f@acme.example.com",
+        name={"familyName": "Lee"},
+        emails=[{"type": "work"}],
+        **{ENTERPRISE: {"manager": {"value": "boss"}}},
+    )
+    assert ids(scim, "Users", "name pr") == {full["id"]}
+    assert ids(scim, "Users", "emails pr") == {full["id"]}
+    assert ids(scim, "Users", f"{ENTERPRISE}:manager pr") == {full["id"]}
+    assert ids(scim, "Users", "not (name pr)") == {empty["id"]}

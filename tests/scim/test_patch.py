@@ -217,6 +217,9 @@ VALUE_FILTERS = [
     ('emails[value ge "c"]', ["ann@acme.example.com", "b@home.example.org"]),
     ("emails[type eq null]", ["ann@acme.example.com", "b@home.example.org"]),
     ('emails[type ne "work"]', ["ann@acme.example.com"]),
+    # An item without "primary" has no value to equal false (it is not "primary": false).
+    ("emails[primary eq false]", ["ann@acme.example.com", "b@home.example.org", "c@x.org"]),
+    ("emails[not (primary eq false)]", []),
 ]
 
 
@@ -234,7 +237,8 @@ def test_value_filters_select_items_like_filters_select_users(scim: Scim) -> Non
         assert scim.put(f"/Users/{target['id']}", baseline).status_code == 200
         result = patch(scim, target, {"op": "remove", "path": path})
         assert [e["value"] for e in result.get("emails", [])] == remaining, path
-    bad = scim.patch(
-        f"/Users/{target['id']}", [{"op": "remove", "path": "emails[primary gt true]"}]
-    )
-    assert_error(bad, 400, "invalidFilter")
+    # Refused like the same filter in a search (RFC 7644 section 3.12: invalidFilter applies
+    # to PATCH path filters), not silently compared as text.
+    for path in ["emails[primary gt true]", "emails[value eq 42]", 'emails[primary eq "x"]']:
+        bad = scim.patch(f"/Users/{target['id']}", [{"op": "remove", "path": path}])
+        assert_error(bad, 400, "invalidFilter")
