@@ -286,7 +286,11 @@ def measure(contender: str, scenario: str, users: int, result: dict[str, Any]) -
 # --- databases ---------------------------------------------------------------------------
 
 
-def fresh_database(engine: str, workdir: Path, postgres_url: str) -> str:
+def fresh_database(
+    engine: str, workdir: Path, postgres_url: str, *, name: str = BENCH_DATABASE
+) -> str:
+    """An empty, migrated database: a new SQLite file in ``workdir``, or the PostgreSQL
+    database ``name`` on ``postgres_url``'s server, dropped and created again."""
     if engine == "sqlite":
         path = workdir / "bench.sqlite3"
         for suffix in ("", "-wal", "-shm"):
@@ -296,10 +300,10 @@ def fresh_database(engine: str, workdir: Path, postgres_url: str) -> str:
         server = make_url(postgres_url)
         admin = create_engine(server, isolation_level="AUTOCOMMIT")
         with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)'))
-            connection.execute(text(f'CREATE DATABASE "{BENCH_DATABASE}"'))
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
         admin.dispose()
-        url = server.set(database=BENCH_DATABASE).render_as_string(hide_password=False)
+        url = server.set(database=name).render_as_string(hide_password=False)
     upgrade_database(url)
     return url
 

@@ -6,7 +6,8 @@ out midway, each further user creation is refused with 403 ``userLimitReached`` 
 (I8); the owners get one refusal digest for the whole burst, because refusals collect in
 the organization's open digest. ``bulkId`` references (``"bulkId:qwerty"`` in data or path)
 are replaced by the id the operation declaring them created; an operation waiting for a
-later one is run after it. ``failOnErrors`` stops processing after that many errors.
+later one is run after it (one topological order, computed once). ``failOnErrors`` stops
+processing after that many errors.
 The body limit (``maxPayloadSize``) is the application's, enforced before the body is
 read; ``maxOperations`` is enforced here. Both answer 413.
 """
@@ -14,6 +15,8 @@ read; ``maxOperations`` is enforced here. Both answer 413.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import suppress
+from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
 from flask import Response
@@ -82,43 +85,47 @@ def _bulk() -> Response:
 
 
 def _run_all(operations: list[Any], fail_on_errors: int | None) -> list[dict[str, Any]]:
+    """Run the operations in one topological order of their ``bulkId`` references.
+
+    Each operation's references are read once and the order is computed once
+    (:class:`graphlib.TopologicalSorter`, linear in operations and references), so a request
+    costs the same in any order of its operations: rescanning the waiting operations on
+    every pass made 1000 chained ones take 30 s in reverse order (issue 19). Operations
+    become ready in waves, each run in request order. Those left when no more can run are in
+    a cycle or wait for one: each is answered 409.
+    """
     declared = {
         op["bulkId"]: i
         for i, op in enumerate(operations)
         if isinstance(op, Mapping) and isinstance(op.get("bulkId"), str)
     }
+    order: TopologicalSorter[int] = TopologicalSorter()
+    for index, operation in enumerate(operations):
+        if not isinstance(operation, Mapping):
+            order.add(index)  # answered 400 when its turn comes
+            continue
+        own = operation.get("bulkId")
+        awaited = _references(operation) - {own if isinstance(own, str) else ""}
+        order.add(index, *{declared[ref] for ref in awaited if ref in declared})
+    with suppress(CycleError):  # the operations outside it still run; the rest get 409
+        order.prepare()
     created: dict[str, str] = {}
     results: dict[int, dict[str, Any]] = {}
     errors = 0
-    pending = list(range(len(operations)))
-    while pending:
-        waiting: list[int] = []
-        for index in pending:
+    while order.is_active():
+        for index in sorted(order.get_ready()):
             if fail_on_errors is not None and errors >= fail_on_errors:
                 return [results[i] for i in sorted(results)]
-            operation = operations[index]
-            awaited = {
-                ref
-                for ref in _references(operation)
-                if ref not in created and ref in declared and declared[ref] not in results
-            }
-            if awaited - {operation.get("bulkId")}:
-                waiting.append(index)
-                continue
-            result = _run(operation, created)
+            result = _run(operations[index], created)
             results[index] = result
             if int(result["status"]) >= 400:
                 errors += 1
-        if len(waiting) == len(pending):  # a cycle: nothing can go first
-            for index in waiting:
-                results[index] = _failure(
-                    operations[index],
-                    409,
-                    "invalidValue",
-                    "Its bulkId references form a cycle.",
-                )
-            break
-        pending = waiting
+            order.done(index)
+    for index in range(len(operations)):
+        if index not in results:
+            results[index] = _failure(
+                operations[index], 409, "invalidValue", "Its bulkId references form a cycle."
+            )
     return [results[i] for i in sorted(results)]
 
 

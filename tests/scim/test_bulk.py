@@ -3,12 +3,16 @@ running out in the middle of a large provisioning batch."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from app.db import Database
 from app.models import Alert, AlertKind, SeatEvent
+from bench.bulk_order import ENTERPRISE_USER, manager_chain
+from scim import bulk as bulk_module
 from tests.factories import make_org
 from tests.scim.conftest import BULK, GROUP, Scim, counts, issue_token, seats, user
 from tests.scim.test_users import assert_error
@@ -131,3 +135,61 @@ def test_a_thousand_users_into_nine_hundred_free_seats(client: Any, database: Da
             select(SeatEvent.subject).where(SeatEvent.kind == "refuse").order_by(SeatEvent.id)
         ).all()
         assert refused[0] == "user900@bigco.example.com"
+
+
+def test_a_cycle_answers_409_for_its_operations_and_the_rest_run(scim: Scim) -> None:
+    def group(bulk_id: str, *members: str) -> dict[str, Any]:
+        data = {"schemas": [GROUP], "displayName": bulk_id, "members": []}
+        data["members"] = [{"value": f"bulkId:{m}"} for m in members]
+        return {"method": "POST", "path": "/Groups", "bulkId": bulk_id, "data": data}
+
+    results = bulk(
+        scim,
+        [group("a", "b"), group("b", "a"), group("c", "a"), create_op("free", "free")],
+    )["Operations"]
+    assert [r["status"] for r in results] == ["409", "409", "409", "201"]
+    assert {r["response"]["scimType"] for r in results[:3]} == {"invalidValue"}
+    assert "cycle" in results[0]["response"]["detail"]
+
+
+def test_a_thousand_operations_each_naming_the_next_are_each_read_once(
+    client: Any, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 19: 1000 operations, each user's manager the next one by bulkId, listed so that
+    each waits for a later one, once took 30 s (every pass read every waiting operation
+    again: 500,000 reads) and a worker timeout. Now one topological order: every
+    operation's references are read once, and every reference resolves. (Its speed in each
+    order is measured by ``python -m bench.bulk_order``, never here.)"""
+    make_org(database, "chain", seats=1000)
+    scim = Scim(client, issue_token(database, "chain"))
+    examined: list[str] = []
+    references = bulk_module._references
+
+    def counted(value: Any) -> set[str]:
+        if isinstance(value, Mapping) and "method" in value:  # a whole operation
+            examined.append(str(value.get("bulkId")))
+        return references(value)
+
+    monkeypatch.setattr(bulk_module, "_references", counted)
+    operations = manager_chain(1000, "chain.example.com", "reverse")
+    results = bulk(scim, operations)["Operations"]
+
+    assert len(examined) == len(operations) == len(set(examined))
+    assert [r["status"] for r in results] == ["201"] * 1000
+    assert [r["bulkId"] for r in results] == [op["bulkId"] for op in operations]
+    ids = {r["bulkId"]: r["location"].rsplit("/", 1)[1] for r in results}
+    managers = {}
+    for start in range(1, 1001, 200):
+        page = scim.get("/Users", startIndex=start, count=200).get_json()["Resources"]
+        for resource in page:
+            manager = resource[ENTERPRISE_USER].get("manager")
+            managers[resource["id"]] = manager["value"] if manager else None
+    assert managers == {ids[f"u{i}"]: ids.get(f"u{i + 1}") for i in range(1000)}
+
+
+def test_a_bulk_id_that_is_not_a_string_is_no_bulk_id(scim: Scim) -> None:
+    """Found while reworking the order: a list as ``bulkId`` once answered 500."""
+    operation = create_op("odd")
+    operation["bulkId"] = ["odd"]
+    results = bulk(scim, [operation])["Operations"]
+    assert [(r["status"], r.get("bulkId")) for r in results] == [("201", None)]
