@@ -50,6 +50,7 @@ from app.organizations import (
 )
 from app.renewal import renew_due_contracts
 from app.settings import SettingsError, load_settings
+from app.whole_numbers import INTEGER_MAX, InvalidNumber, whole_number
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -86,6 +87,24 @@ def operator() -> Actor:
 def unit_of_work() -> Iterator[Session]:
     with database_of(current_app).unit_of_work() as session:
         yield session
+
+
+class WholeNumber(click.ParamType[int]):
+    """A whole number option or argument, read as forms and APIs read one
+    (:func:`app.whole_numbers.whole_number`): ASCII digits within ``low..high`` (by default
+    an INTEGER column's range), else a usage error (exit status 2) before anything runs."""
+
+    name = "integer"
+
+    def __init__(self, low: int = 0, high: int = INTEGER_MAX) -> None:
+        self.low = low
+        self.high = high
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        try:
+            return whole_number(value, "value", low=self.low, high=self.high)
+        except InvalidNumber as error:
+            self.fail(f"must be {error.requirement}.", param, ctx)
 
 
 def parse_date(value: str, option: str) -> dt.date:
@@ -223,7 +242,7 @@ def org() -> None:
 @org.command("create")
 @click.argument("slug")
 @click.option("--name", required=True)
-@click.option("--seats", type=int, required=True)
+@click.option("--seats", type=WholeNumber(), required=True)
 @click.option("--seat-price", required=True, help="Per seat per month, e.g. 30.00")
 @click.option("--currency", default="USD", show_default=True)
 @click.option("--term-start", required=True, help="YYYY-MM-DD")
@@ -450,7 +469,7 @@ def seats_show(slug: str) -> None:
 
 @seats.command("quote")
 @click.argument("slug")
-@click.argument("quantity", type=int)
+@click.argument("quantity", type=WholeNumber())
 @click.option("--at", "at_text", help="Price as of this ISO date or date-time (UTC)")
 @reports_domain_errors
 def seats_quote(slug: str, quantity: int, at_text: str | None) -> None:
@@ -464,7 +483,7 @@ def seats_quote(slug: str, quantity: int, at_text: str | None) -> None:
 
 @seats.command("add")
 @click.argument("slug")
-@click.argument("quantity", type=int)
+@click.argument("quantity", type=WholeNumber())
 @click.option("--by", "buyer_email", required=True, help="E-mail of the Primary Owner buying")
 @click.option("--idempotency-key", help="Repeat with the same key to never bill twice")
 @click.option("--at", "at_text", help="Purchase instant (ISO date or date-time, UTC)")
@@ -581,8 +600,10 @@ def renew(today_text: str | None) -> None:
 
 @cli.command("serve")
 @click.option("--host", help="Bind address (default: the server.host setting)")
-@click.option("--port", type=int, help="Port (default: the server.port setting)")
-@click.option("--workers", type=int, help="gunicorn worker processes (default: server.workers)")
+@click.option("--port", type=WholeNumber(1, 65535), help="Port (default: the server.port setting)")
+@click.option(
+    "--workers", type=WholeNumber(1, 1024), help="gunicorn workers (default: server.workers)"
+)
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Serve the application under gunicorn (logs: JSON lines on stderr)."""
     settings = settings_of(current_app)

@@ -22,6 +22,7 @@ from app.models import (
     SeatEvent,
     SeatEventKind,
 )
+from app.whole_numbers import INTEGER_MAX
 
 WAITING_LIST_LIMIT = 200
 
@@ -81,11 +82,8 @@ def invoices_of(session: Session, organization: Organization) -> list[Invoice]:
     )
 
 
-MAX_ROW_ID = 2**31 - 1  # ids are 32-bit INTEGER columns
-
-
 def invoice_of(session: Session, organization: Organization, invoice_id: int) -> Invoice:
-    if not 0 < invoice_id <= MAX_ROW_ID:  # no such row; PostgreSQL would refuse the literal
+    if not 0 < invoice_id <= INTEGER_MAX:  # no such row; PostgreSQL would refuse the literal
         raise NotFound(f"No invoice {invoice_id} in this organization.")
     invoice = session.scalar(
         select(Invoice)

@@ -14,9 +14,10 @@ from flask import Blueprint, current_app
 from flask.cli import AppGroup
 
 from app import connection_logs, database_of, domains, settings_of, setup_links, waiting_list
-from app.cli import emit, operator, reports_domain_errors, unit_of_work
+from app.cli import WholeNumber, emit, operator, reports_domain_errors, unit_of_work
 from app.models import IdpSubmission, ScimToken, SetupLink
 from app.organizations import get_organization
+from app.settings import MAX_RETENTION_DAYS
 
 commands = Blueprint("self_serve_commands", __name__, cli_group=None)
 domain_group = AppGroup("domain", help="E-mail domains an organization's members must use.")
@@ -48,7 +49,7 @@ setup_link_group = SetupLinkGroup(
 @click.argument("slug")
 @click.option(
     "--hours",
-    type=click.IntRange(1, 168),
+    type=WholeNumber(1, 168),
     default=24,
     show_default=True,
     help="How long the link works (it also ends when the setup is finished)",
@@ -109,7 +110,7 @@ def _listed(
 
 @setup_link_group.command("revoke")
 @click.argument("slug")
-@click.argument("link_id", type=int)
+@click.argument("link_id", type=WholeNumber(1, 2**31 - 1))
 @reports_domain_errors
 def setup_link_revoke(slug: str, link_id: int) -> None:
     """Stop setup link LINK_ID now; its pending IdP configuration and SCIM tokens are
@@ -122,7 +123,9 @@ def setup_link_revoke(slug: str, link_id: int) -> None:
 
 
 @logs_group.command("prune")
-@click.option("--days", type=click.IntRange(min=1), help="Keep this many days (default: setting)")
+@click.option(
+    "--days", type=WholeNumber(1, MAX_RETENTION_DAYS), help="Keep this many days (default: setting)"
+)
 def logs_prune(days: int | None) -> None:
     """Delete connection logs older than the retention (``logs.retention_days``)."""
     retention = days or settings_of(current_app).logs.retention_days

@@ -23,6 +23,7 @@ DEFAULT_CONFIG_FILE = PROJECT_ROOT / "config" / "default.toml"
 DEVELOPMENT_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - a known-bad value
 ENVIRONMENTS = ("development", "test", "production")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+MAX_RETENTION_DAYS = 36_500  # a century: a cut-off date further back is no date at all
 
 
 class SettingsError(ValueError):
@@ -316,8 +317,8 @@ def _check(settings: Settings) -> None:
         raise SettingsError("sso.authn_request_lifetime_seconds: must be between 60 and 3600")
     if not settings.sso.token_audience or not settings.sso.cookie_name:
         raise SettingsError("sso.token_audience and sso.cookie_name: must not be empty")
-    if settings.logs.retention_days < 1:
-        raise SettingsError("logs.retention_days: must be at least 1")
+    if not 1 <= settings.logs.retention_days <= MAX_RETENTION_DAYS:
+        raise SettingsError(f"logs.retention_days: must be between 1 and {MAX_RETENTION_DAYS}")
     if settings.logs.scim_flush_ms > 60_000:
         raise SettingsError("logs.scim_flush_ms: must be at most 60000 (one minute)")
     if settings.database.pool_size < 1:

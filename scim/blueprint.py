@@ -7,7 +7,6 @@ failure is rendered by one handler through :func:`scim.errors.to_scim`.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -25,6 +24,7 @@ from werkzeug.routing import PathConverter
 from app import connection_logs, database_of, json_output, scim_request_log_of, settings_of
 from app.db import DATABASE_OUTAGES, Database
 from app.errors import SeatgateError
+from app.json_input import MalformedJson, parse_json
 from app.ledger import Actor
 from app.models import Source, utcnow
 from app.scim_tokens import Authenticated, authenticate, presented_digest, touch
@@ -45,7 +45,6 @@ from scim.filters import storable
 SCIM_MEDIA_TYPE = "application/scim+json"
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 UNKNOWN_TOKEN = "The bearer token is unknown or revoked."  # noqa: S105 - a message, not a secret
-MAX_JSON_DEPTH = 32  # a User is 4 levels deep; deeper bodies are hostile or broken
 
 log = logging.getLogger("seatgate.scim")
 blueprint = Blueprint("scim", __name__, url_prefix="/scim/v2", cli_group=None)
@@ -73,30 +72,28 @@ BodyReader = Callable[[], Any]  # reads the request body when called, so ids are
 
 
 def json_body() -> Any:
-    """The request's JSON body (``application/scim+json`` or ``application/json``)."""
+    """The request's JSON body (``application/scim+json`` or ``application/json``), read by
+    :func:`app.json_input.parse_json` (depth bounded)."""
     mimetype = request.mimetype or ""
     if mimetype and mimetype not in {SCIM_MEDIA_TYPE, "application/json"}:
         raise UnsupportedMediaType(f"Send {SCIM_MEDIA_TYPE} or application/json, not {mimetype}.")
-    raw = request.get_data(cache=True)
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise InvalidSyntax(f"The request body is not valid JSON: {exc}") from exc
+        body = parse_json(request.get_data(cache=True))
+    except MalformedJson as exc:
+        raise InvalidSyntax(exc.message) from exc
     if not _storable_json(body):
         raise InvalidValue("Text must be valid Unicode without NUL characters.")
     return body
 
 
-def _storable_json(value: Any, depth: int = 0) -> bool:
+def _storable_json(value: Any) -> bool:
     """Every string of a decoded JSON document, keys included, can be stored."""
-    if depth > MAX_JSON_DEPTH:
-        raise InvalidSyntax(f"The request body nests deeper than {MAX_JSON_DEPTH} levels.")
     if isinstance(value, str):
         return storable(value)
     if isinstance(value, list):
-        return all(_storable_json(item, depth + 1) for item in value)
+        return all(_storable_json(item) for item in value)
     if isinstance(value, dict):
-        return all(storable(k) and _storable_json(v, depth + 1) for k, v in value.items())
+        return all(storable(k) and _storable_json(v) for k, v in value.items())
     return True
 
 
@@ -160,8 +157,8 @@ def _logged_body() -> Any:
     if not raw:
         return None
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        return parse_json(raw)
+    except MalformedJson:
         return {"unreadable": True}
 
 

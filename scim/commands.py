@@ -9,7 +9,7 @@ import click
 from flask import current_app
 
 from app import database_of
-from app.cli import emit, operator, reports_domain_errors, unit_of_work
+from app.cli import WholeNumber, emit, operator, reports_domain_errors, unit_of_work
 from app.group_roles import MAPPABLE_ROLES, list_mappings, map_group, unmap_group
 from app.models import GroupRoleMapping, ScimToken
 from app.organizations import get_organization
@@ -57,7 +57,7 @@ def token_list(slug: str) -> None:
 
 @token.command("revoke")
 @click.argument("slug")
-@click.argument("token_id", type=int)
+@click.argument("token_id", type=WholeNumber())
 @reports_domain_errors
 def token_revoke(slug: str, token_id: int) -> None:
     """Revoke a token at once; requests with it get 401 from then on."""

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from app.whole_numbers import BIGINT_MAX, INTEGER_MAX, InvalidNumber, whole_number
 from scim import attributes as attrs
 from scim.errors import InvalidValue, ScimError
 
@@ -54,28 +55,25 @@ def encode_cursor(key: int) -> str:
 
 
 def decode_cursor(cursor: str) -> int:
+    """The key a cursor carries: one this server could have issued, so within the key
+    column's range (a key past it once reached the database and answered 500)."""
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         if not text.startswith(_CURSOR_PREFIX):
             raise ValueError(text)
-        key = int(text.removeprefix(_CURSOR_PREFIX))
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        return whole_number(text.removeprefix(_CURSOR_PREFIX), "cursor", high=INTEGER_MAX)
+    except (binascii.Error, UnicodeDecodeError, ValueError, InvalidNumber) as exc:
         raise InvalidCursor(f"{cursor!r} is not a cursor this server issued.") from exc
-    if key < 0:
-        raise InvalidCursor(f"{cursor!r} is not a cursor this server issued.")
-    return key
 
 
 def integer(parameters: Mapping[str, Any], name: str, default: int) -> int:
+    """A paging number, from the query (text) or a search body (JSON). Out-of-range values
+    are the caller's to clamp (RFC 7644: a negative count means 0); beyond 64 bits, or not
+    a number, is a 400 ``invalidValue``."""
     value = parameters.get(name)
     if value is None or value == "":
         return default
-    if isinstance(value, bool):
-        raise InvalidValue(f"{name} must be an integer.")
-    try:
-        return int(value)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise InvalidValue(f"{name} must be an integer, got {value!r}.") from exc
+    return whole_number(value, name, low=-BIGINT_MAX, high=BIGINT_MAX)
 
 
 def list_response(

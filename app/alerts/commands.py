@@ -19,7 +19,14 @@ from app.alerts import inbox
 from app.alerts.delivery import Deliverer
 from app.alerts.policy import policy_of, set_policy
 from app.alerts.webhooks import add_webhook, list_webhooks, remove_webhook, webhook_dict
-from app.cli import emit, operator, parse_instant, reports_domain_errors, unit_of_work
+from app.cli import (
+    WholeNumber,
+    emit,
+    operator,
+    parse_instant,
+    reports_domain_errors,
+    unit_of_work,
+)
 from app.database_check import shown_url
 from app.organizations import get_organization
 
@@ -66,7 +73,7 @@ def alerts_deliver(once: bool, now_text: str | None) -> None:
 
 @alerts_commands.cli.command("list")
 @click.argument("slug")
-@click.option("--limit", type=click.IntRange(1, inbox.MAX_LIMIT), default=inbox.DEFAULT_LIMIT)
+@click.option("--limit", type=WholeNumber(1, inbox.MAX_LIMIT), default=inbox.DEFAULT_LIMIT)
 @reports_domain_errors
 def alerts_list(slug: str, limit: int) -> None:
     """An organization's recent alerts, newest first, with their delivery state."""
@@ -77,10 +84,12 @@ def alerts_list(slug: str, limit: int) -> None:
 
 @alerts_commands.cli.command("policy")
 @click.argument("slug")
-@click.option("--percent", "percents", type=int, multiple=True, help="Repeat: 80, 90, …")
-@click.option("--seats-left", type=int, help="Also alert when this many seats or fewer are free")
+@click.option("--percent", "percents", type=WholeNumber(), multiple=True, help="Repeat: 80, 90, …")
+@click.option(
+    "--seats-left", type=WholeNumber(), help="Also alert when this many seats or fewer are free"
+)
 @click.option("--no-seats-left", is_flag=True, help="Drop the seats-left threshold")
-@click.option("--digest-minutes", type=int, help="Refusal digest window (minutes)")
+@click.option("--digest-minutes", type=WholeNumber(), help="Refusal digest window (minutes)")
 @reports_domain_errors
 def alerts_policy(
     slug: str,
@@ -139,7 +148,7 @@ def webhook_list(slug: str) -> None:
 
 @webhook_commands.cli.command("remove")
 @click.argument("slug")
-@click.argument("webhook_id", type=int)
+@click.argument("webhook_id", type=WholeNumber())
 @reports_domain_errors
 def webhook_remove(slug: str, webhook_id: int) -> None:
     with unit_of_work() as session:

@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 from flask import Response, current_app, jsonify, request
-from werkzeug.exceptions import BadRequest
 
 from app import database_of, settings_of
 from app.alerts import inbox
 from app.api import blueprint
 from app.api.auth import authenticated_caller, owner_of
+from app.whole_numbers import whole_number
 
 
 @blueprint.get("/orgs/<slug>/alerts")
 def organization_alerts(slug: str) -> Response:
     caller = authenticated_caller()
-    limit_text = request.args.get("limit", str(inbox.DEFAULT_LIMIT))
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= inbox.MAX_LIMIT:
-        raise BadRequest(f"limit must be a whole number from 1 to {inbox.MAX_LIMIT}.")
+    limit = whole_number(
+        request.args.get("limit", str(inbox.DEFAULT_LIMIT)), "limit", low=1, high=inbox.MAX_LIMIT
+    )
     with database_of(current_app).unit_of_work(write=False) as session:
         organization = owner_of(session, slug, caller)
         alerts = inbox.recent_alerts(
-            session, organization, settings_of(current_app).base_url, int(limit_text)
+            session, organization, settings_of(current_app).base_url, limit
         )
     response = jsonify(organization=slug, alerts=alerts)
     response.headers["Cache-Control"] = "no-store"

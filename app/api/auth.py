@@ -29,9 +29,10 @@ from werkzeug.exceptions import NotFound
 
 from app import database_of, sessions, settings_of
 from app.api import blueprint
-from app.cli import emit, reports_domain_errors, unit_of_work
+from app.cli import WholeNumber, emit, reports_domain_errors, unit_of_work
 from app.models import Member, Organization, Role, utcnow
 from app.organizations import get_member, get_organization
+from app.whole_numbers import InvalidNumber, whole_number
 
 ISSUER = "seatgate"
 AUDIENCE = "seatgate-api"
@@ -82,9 +83,12 @@ def authenticated_caller() -> Caller:
     is_session = algorithm == sessions.ALGORITHM
     claims = _session_claims(token) if is_session else _api_token_claims(token)
     subject, slug = claims.get("sub"), claims.get("org")
-    if not isinstance(subject, str) or not subject.isdigit() or not isinstance(slug, str):
+    if not isinstance(subject, str) or not isinstance(slug, str):
         raise Unauthenticated("The bearer token is invalid or expired.")
-    return Caller(member_id=int(subject), organization_slug=slug)
+    try:
+        return Caller(member_id=whole_number(subject, "sub", low=1), organization_slug=slug)
+    except InvalidNumber as exc:
+        raise Unauthenticated("The bearer token is invalid or expired.") from exc
 
 
 def _session_claims(token: str) -> dict[str, Any]:
@@ -149,7 +153,7 @@ def _unauthenticated(error: Unauthenticated) -> tuple[Response, int, dict[str, s
 @click.argument("email")
 @click.option(
     "--ttl",
-    type=click.IntRange(60, MAX_TTL_SECONDS),
+    type=WholeNumber(60, MAX_TTL_SECONDS),
     default=DEFAULT_TTL_SECONDS,
     show_default=True,
     help="Lifetime in seconds",

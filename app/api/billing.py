@@ -16,6 +16,7 @@ from app import billing, database_of, seat_reports
 from app.api import blueprint
 from app.api.auth import Caller, authenticated_caller, owner_of
 from app.errors import InvalidInput, NotPermitted
+from app.json_input import parse_json
 from app.ledger import Actor, current_contract, seat_usage
 from app.models import Member, Organization, PlanType, Role, Source, utcnow
 from app.money import format_minor
@@ -34,7 +35,7 @@ class QuantityBody(Schema):
 
 
 def _quantity() -> int:
-    body = request.get_json(silent=True)
+    body = parse_json(request.get_data(cache=True)) if request.is_json else None
     if not isinstance(body, dict):
         raise InvalidInput('Send a JSON object such as {"quantity": 5}.')
     loaded: dict[str, Any] = QuantityBody().load(body)

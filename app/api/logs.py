@@ -12,24 +12,26 @@ from app import connection_logs, database_of, scim_request_log_of
 from app.api import blueprint
 from app.api.auth import LOG_ROLES, authenticated_caller, member_of
 from app.connection_logs import PAGE_SIZE, LogFilter
-
-MAX_ROW_ID = 2**31 - 1  # the id columns are 32-bit integers on PostgreSQL
+from app.whole_numbers import INTEGER_MAX, InvalidNumber, whole_number
 
 
 def log_filter() -> LogFilter:
-    """The filter from the query string (pages and API alike); bad numbers are ignored."""
-    limit = request.args.get("limit", type=int) or PAGE_SIZE
+    """The filter from the query string (pages and API alike); what is not a number within
+    its bounds is ignored."""
     return LogFilter(
         outcome=(request.args.get("outcome") or "")[:32] or None,
-        status=_within(request.args.get("status", type=int), 100, 599),
+        status=_number("status", 100, 599),
         failed_only=request.args.get("failed") in {"1", "true", "on"},
-        before_id=_within(request.args.get("before", type=int), 1, MAX_ROW_ID),
-        limit=min(max(limit, 1), PAGE_SIZE),
+        before_id=_number("before", 1, INTEGER_MAX),
+        limit=min(_number("limit", 1, INTEGER_MAX) or PAGE_SIZE, PAGE_SIZE),
     )
 
 
-def _within(value: int | None, low: int, high: int) -> int | None:
-    return value if value is not None and low <= value <= high else None
+def _number(name: str, low: int, high: int) -> int | None:
+    try:
+        return whole_number(request.args.get(name, ""), name, low=low, high=high)
+    except InvalidNumber:
+        return None
 
 
 @blueprint.get("/orgs/<slug>/logs/sign-ins")

@@ -14,6 +14,7 @@ from app.errors import InvalidInput, SeatgateError
 from app.pages import blueprint
 from app.pages.access import Viewer, require_owner
 from app.pages.billing import actor_of, check_csrf, render_page
+from app.whole_numbers import whole_number
 
 
 @blueprint.get("/settings/billing/alerts")
@@ -37,8 +38,8 @@ def change_alert_settings() -> str | tuple[str, int]:
                     organization.id,
                     percents=_percents(request.form.get("percents", "")),
                     seats_left=_optional_int(request.form.get("seats_left", ""), "Seats left"),
-                    digest_minutes=_required_int(
-                        request.form.get("digest_minutes", ""), "The digest window"
+                    digest_minutes=whole_number(
+                        request.form.get("digest_minutes", ""), "Refusal digest window (minutes)"
                     ),
                 )
                 return _render(session, viewer)
@@ -55,15 +56,17 @@ def change_alert_settings() -> str | tuple[str, int]:
                 )
                 return _render(session, viewer, new_secret=added.secret)
             if action == "remove_webhook":
-                webhook_id = _required_int(request.form.get("webhook_id", ""), "Webhook")
+                webhook_id = whole_number(request.form.get("webhook_id", ""), "Webhook")
                 remove_webhook(session, organization, webhook_id, actor=actor_of(viewer))
                 return _render(session, viewer)
             raise InvalidInput("Unknown action.")
         except SeatgateError as error:  # validated before anything is written
-            return _render(session, viewer, error=error.message), 400
+            typed = request.form if action == "policy" else None
+            return _render(session, viewer, error=error.message, typed=typed), 400
 
 
 def _render(session: Session, viewer: Viewer, **context: Any) -> str:
+    """The page; ``typed`` (a refused thresholds form) is shown again as it was typed."""
     return render_page(
         "billing/alerts.html",
         viewer,
@@ -77,17 +80,9 @@ def _render(session: Session, viewer: Viewer, **context: Any) -> str:
 
 
 def _percents(text: str) -> tuple[int, ...]:
-    parts = [part.strip().rstrip("%").strip() for part in text.split(",") if part.strip()]
-    if not all(part.isdigit() for part in parts):
-        raise InvalidInput("Percentages must be whole numbers separated by commas, e.g. 80, 90.")
-    return tuple(int(part) for part in parts)
+    parts = [part.strip().rstrip("%") for part in text.split(",") if part.strip()]
+    return tuple(whole_number(part, "Percent of seats in use", high=100) for part in parts)
 
 
 def _optional_int(text: str, name: str) -> int | None:
-    return _required_int(text, name) if text.strip() else None
-
-
-def _required_int(text: str, name: str) -> int:
-    if not text.strip().isdigit():
-        raise InvalidInput(f"{name} must be a whole number.")
-    return int(text.strip())
+    return whole_number(text, name) if text.strip() else None

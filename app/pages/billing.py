@@ -31,6 +31,7 @@ from app.money import display
 from app.pages import blueprint
 from app.pages.access import Viewer, redirect_response, require_owner
 from app.web import request_id
+from app.whole_numbers import BIGINT_MAX, InvalidNumber, whole_number
 
 ROLE_LABELS = {
     Role.PRIMARY_OWNER.value: "Primary Owner",
@@ -118,12 +119,21 @@ def edit_seats() -> str:
     with database_of(current_app).unit_of_work(write=False) as session:
         viewer = require_owner(session)
         _primary_owner(viewer)
-        return _edit_form(session, viewer, requested=request.args.get("seats", type=int))
+        return _edit_form(session, viewer, requested=_prefill(request.args.get("seats", "")))
+
+
+def _prefill(text: str) -> str | None:
+    """A link's suggested number of seats, shown only when it is one."""
+    try:
+        return str(whole_number(text, "seats"))
+    except InvalidNumber:
+        return None
 
 
 def _edit_form(
-    session: Session, viewer: Viewer, *, requested: int | None = None, error: str | None = None
+    session: Session, viewer: Viewer, *, requested: str | None = None, error: str | None = None
 ) -> str:
+    """The seats form; ``requested`` is what the person typed, shown again as typed."""
     contract = viewer.organization.contract
     return render_page(
         "billing/edit.html",
@@ -143,17 +153,19 @@ def review_seats() -> str | tuple[str, int]:
         viewer = require_owner(session)
         _primary_owner(viewer)
         usage = seat_usage(session, viewer.organization.id)
-        requested = request.form.get("seats", "").strip()
-        if not requested.isdigit() or int(requested) <= usage.purchased:
-            message = (
-                f"Enter a whole number of seats greater than {usage.purchased}; "
-                "seats cannot be removed during the term."
-            )
-            return _edit_form(session, viewer, error=message), 400
+        typed = request.form.get("seats", "")
         try:
-            return _review(session, viewer, int(requested) - usage.purchased)
+            requested = whole_number(typed, "seats", low=usage.purchased + 1)
+        except InvalidNumber:
+            message = (
+                f"Enter a whole number of seats greater than {usage.purchased}, in the digits "
+                "0-9; seats cannot be removed during the term."
+            )
+            return _edit_form(session, viewer, requested=typed, error=message), 400
+        try:
+            return _review(session, viewer, requested - usage.purchased)
         except SeatgateError as error:
-            return _edit_form(session, viewer, requested=int(requested), error=error.message), 400
+            return _edit_form(session, viewer, requested=typed, error=error.message), 400
 
 
 def _review(session: Session, viewer: Viewer, quantity: int, *, notice: str | None = None) -> str:
@@ -175,28 +187,38 @@ def _review(session: Session, viewer: Viewer, quantity: int, *, notice: str | No
 @blueprint.post("/settings/billing/seats")
 def purchase_seats() -> ResponseReturnValue:
     check_csrf()
-    quantity_text = request.form.get("quantity", "")
-    expected_text = request.form.get("expected_total_minor", "")
     key = request.form.get("idempotency_key", "")
-    if not (quantity_text.isdigit() and expected_text.isdigit() and key):
+    if not key:
         raise BadRequest("The review form was incomplete; start again from the billing page.")
     with database_of(current_app).unit_of_work() as session:
         viewer = require_owner(session)
         _primary_owner(viewer)
         organization = viewer.organization
+        try:
+            quantity = whole_number(
+                request.form.get("quantity", ""), "The number of seats to add", low=1
+            )
+            expected_total = whole_number(
+                request.form.get("expected_total_minor", ""),
+                "The total you reviewed",
+                high=BIGINT_MAX,
+            )
+        except InvalidNumber as error:
+            message = f"{error.message} Start again from the review."
+            return _edit_form(session, viewer, error=message), 400
         earlier = billing_domain.invoice_for_key(session, organization, key)
         if earlier is None:
             try:
                 quote = billing_domain.quote_purchase(
-                    session, organization, int(quantity_text), actor=actor_of(viewer)
+                    session, organization, quantity, actor=actor_of(viewer)
                 )
-                if quote.total_minor != int(expected_text):
+                if quote.total_minor != expected_total:
                     notice = "The price changed since you reviewed it. Check the new figures."
-                    return _review(session, viewer, int(quantity_text), notice=notice), 409
+                    return _review(session, viewer, quantity, notice=notice), 409
                 purchase = billing_domain.purchase_seats(
                     session,
                     organization,
-                    int(quantity_text),
+                    quantity,
                     buyer=viewer.member,
                     actor=actor_of(viewer),
                     idempotency_key=key,

@@ -63,7 +63,6 @@ def test_org_create_prints_the_seat_pool(runner: FlaskCliRunner) -> None:
     ("change", "message"),
     [
         ({"--seats": "0"}, "Seats must be between 1"),
-        ({"--seats": "-5"}, "Seats must be between 1"),
         ({"--seat-price": "thirty"}, "is not a number"),
         ({"--seat-price": "-1"}, "zero or a positive amount"),
         ({"--seat-price": "30.001"}, "more than 2 decimals"),
@@ -82,10 +81,13 @@ def test_bad_org_input_is_refused_and_writes_nothing(
     assert "No organization" in refused(runner, "seats", "show", "acme")
 
 
-def test_malformed_dates_are_usage_errors(runner: FlaskCliRunner) -> None:
+def test_malformed_dates_and_numbers_are_usage_errors(runner: FlaskCliRunner) -> None:
     args = list(ORG)
     args[args.index("--term-start") + 1] = "01/01/2026"
     assert "use YYYY-MM-DD" in refused(runner, *args, status=2)
+    args = list(ORG)
+    args[args.index("--seats") + 1] = "-5"
+    assert "'--seats': must be a whole number" in refused(runner, *args, status=2)
     ok(runner, *ORG)
     assert "ISO 8601" in refused(runner, "seats", "quote", "acme", "1", "--at", "soon", status=2)
     assert "use YYYY-MM-DD" in refused(runner, "renew", "--today", "tomorrow", status=2)

@@ -3,6 +3,7 @@ even while others are created and deleted between pages."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from sqlalchemy import delete, event
@@ -97,3 +98,24 @@ def test_a_user_deleted_while_a_page_is_read_is_left_out(scim: Scim, database: D
     else:  # one read transaction, one snapshot: the page as it was when it began
         assert served == ids[:2]
     assert scim.get(f"/Users/{ids[1]}").status_code == 404
+
+
+def cursor_carrying(key: object) -> str:
+    """A cursor in this server's format around ``key``, whatever it is."""
+    return base64.urlsafe_b64encode(f"after:{key}".encode()).decode().rstrip("=")
+
+
+def test_a_cursor_past_the_key_column_or_not_in_ascii_digits_is_invalid(scim: Scim) -> None:
+    """Issue 19: a cursor past 2**31-1 answered 500 on PostgreSQL (an INTEGER key), past
+    2**63 on SQLite too; one in other Unicode digits (``٣``) was read as a number."""
+    scim.create("a@acme.example.com")
+    search = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]}
+    for key in (2**31, 2**63, 2**64 + 1, 10**40, "²", "٣", "-1", "1_0", "+5", ""):
+        cursor = cursor_carrying(key)
+        for path in ("/Users", "/Groups"):
+            assert_error(scim.get(path, cursor=cursor), 400, "invalidCursor")
+        assert_error(
+            scim.post("/Users/.search", {**search, "cursor": cursor}), 400, "invalidCursor"
+        )
+    last = scim.get("/Users", cursor=cursor_carrying(2**31 - 1)).get_json()
+    assert last["totalResults"] == 1 and last["Resources"] == [] and "nextCursor" not in last

@@ -111,6 +111,15 @@ def test_invalid_bodies_are_400_and_write_nothing(scim: Scim, database: Database
     for _ in range(900):
         deep = [deep]
     assert_error(scim.post("/Users", user("f@acme.example.com", title=deep)), 400, "invalidSyntax")
+    for path in ("/Users", "/Bulk", "/Users/.search", "/Groups"):  # issue 19: 100,000 levels
+        for text in ("[" * 100_000, "[" * 100_000 + "]" * 100_000, '{"title": NaN}'):
+            raw = scim.client.post(
+                f"/scim/v2{path}",
+                data=text,
+                content_type="application/scim+json",
+                headers={"Authorization": f"Bearer {scim.token}"},
+            )
+            assert_error(raw, 400, "invalidSyntax")
     nul = scim.post("/Users", user("f@acme.example.com", nickName="a\x00b"))
     assert_error(nul, 400, "invalidValue")
     assert counts(database, 1) == before

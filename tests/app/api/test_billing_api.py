@@ -118,3 +118,24 @@ def test_openapi_describes_every_api_route(app: Flask, client: FlaskClient) -> N
         if method in {"GET", "POST"}
     }  # fmt: skip
     assert served == described
+
+
+def test_a_deeply_nested_body_is_a_400_and_buys_nothing(
+    app: Flask, acme: int, client: FlaskClient, database: Database
+) -> None:
+    """Issue 19: 100,000 nested ``[`` raised RecursionError while the body was read (a 500)."""
+    headers = bearer(app, database, PRIMARY) | {"Idempotency-Key": "deep"}
+    deep = "[" * 100_000 + "]" * 100_000
+    bodies = [deep, "[" * 100_000, '{"quantity": ' + "[" * 40 + "5" + "]" * 40 + "}"]
+    for body in bodies:
+        for action in ("quote", "purchase"):
+            response = client.post(
+                f"/api/v1/orgs/acme/seats/{action}",
+                data=body,
+                content_type="application/json",
+                headers=headers,
+            )
+            assert response.status_code == 400, (action, body[:20])
+            assert response.get_json()["error"] == "invalid_input"
+    seats = client.get("/api/v1/orgs/acme/seats", headers=headers).get_json()
+    assert seats["purchased"] == 10
