@@ -330,6 +330,7 @@ class AlertKind(enum.StrEnum):
     # Not an alert to every owner: the outbox row of one owner's e-mail sign-in link
     # (app.sign_in_links), delivered to that owner alone and never listed among the alerts.
     SIGN_IN_LINK = "sign_in_link"
+    SSO_MISCONFIGURED = "sso_misconfigured"
 
 
 class AlertStatus(enum.StrEnum):

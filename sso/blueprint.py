@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
 from app import database_of, sessions, settings_of, waiting_list
+from app.alerts import triggers
 from app.errors import ContractLapsed, MemberInactive, NoFreeSeat, SeatRefused
 from app.ledger import Actor
 from app.models import IdentityProvider, Organization, Source, utcnow
@@ -52,6 +53,7 @@ from sso.errors import (
     NoSeatAvailable,
     ReplayedAssertion,
     SignInRefused,
+    SsoMisconfigured,
     SsoNotConfigured,
 )
 from sso.providers import configured, organization_and_provider
@@ -491,6 +493,22 @@ def jwks() -> Response:
 
 @blueprint.errorhandler(SignInRefused)
 def _refused(error: SignInRefused) -> tuple[str, int]:
+    return render_refusal(error)
+
+
+@blueprint.errorhandler(SsoMisconfigured)
+@blueprint.app_errorhandler(SsoMisconfigured)  # a setup page's test sign-in, too
+def _misconfigured(error: SsoMisconfigured) -> tuple[str, int]:
+    """Nobody can sign in until the saved settings are fixed: the owners are told (once a
+    day, however many people try), then the person at the door."""
+    with database_of(current_app).unit_of_work() as session:
+        triggers.sso_misconfigured(
+            session,
+            error.organization_id,
+            reason=error.detail,
+            now=utcnow(),
+            request_id=request_id(),
+        )
     return render_refusal(error)
 
 

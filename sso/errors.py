@@ -29,6 +29,24 @@ class SsoNotConfigured(SignInRefused):
     explanation = "This organization has not configured single sign-on with seatgate."
 
 
+class SsoMisconfigured(SignInRefused):
+    """The organization's saved IdP settings are ones python3-saml refuses (saved before
+    seatgate checked them, or unreadable since a ``secret_key`` change): nobody can sign in
+    until they are fixed. The owners are alerted (:func:`app.alerts.triggers.sso_misconfigured`)."""
+
+    step = "configuration"
+    title = "Single sign-on is misconfigured"
+    explanation = (
+        "Single sign-on is misconfigured for this organization, so nobody can sign in with it "
+        "right now; your owners have been told. Try again once they have fixed it."
+    )
+    owners_notified = True
+
+    def __init__(self, detail: str, *, organization_id: int) -> None:
+        super().__init__(detail)
+        self.organization_id = organization_id
+
+
 class MalformedMessage(SignInRefused):
     """The SAML message is not a well-formed, safe XML document (XXE, DTD, entities...)."""
 

@@ -7,6 +7,7 @@ Certificates are pinned in full; fingerprints are never accepted.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 
 from onelogin.saml2.constants import OneLogin_Saml2_Constants
 from onelogin.saml2.idp_metadata_parser import OneLogin_Saml2_IdPMetadataParser
+from onelogin.saml2.settings import OneLogin_Saml2_Settings
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
@@ -263,9 +265,12 @@ def _apply_description(provider: IdentityProvider, description: IdpDescription) 
         raise InvalidInput("The IdP entity id must not be empty.")
     if not description.certificates:
         raise InvalidInput("At least one IdP signing certificate must be pinned.")
+    sso_url = _endpoint(description.sso_url, "SSO URL")
+    slo_url = _endpoint(description.slo_url, "SLO URL") if description.slo_url else None
+    check_with_python3_saml(description)
     provider.entity_id = description.entity_id.strip()
-    provider.sso_url = _endpoint(description.sso_url, "SSO URL")
-    provider.slo_url = _endpoint(description.slo_url, "SLO URL") if description.slo_url else None
+    provider.sso_url = sso_url
+    provider.slo_url = slo_url
     provider.certificates = [crypto.normalize_certificate(c) for c in description.certificates]
 
 
@@ -318,3 +323,48 @@ def provider_dict(provider: IdentityProvider) -> dict[str, Any]:
         "attribute_map": attribute_map(provider),
         "allowed_redirects": list(provider.allowed_redirects or []),
     }
+
+
+# python3-saml checks an IdP's settings with a method of a settings object; this one holds
+# only a stand-in for seatgate's own SP (whose URLs come from ``base_url``, not from the IdP).
+_STAND_IN_SP = {
+    "entityId": "https://seatgate.example/sso/check/metadata",
+    "assertionConsumerService": {
+        "url": "https://seatgate.example/sso/check/acs",
+        "binding": OneLogin_Saml2_Constants.BINDING_HTTP_POST,
+    },
+}
+
+
+@functools.cache
+def _python3_saml_checker() -> OneLogin_Saml2_Settings:
+    return OneLogin_Saml2_Settings({"sp": _STAND_IN_SP}, sp_validation_only=True)
+
+
+def check_with_python3_saml(description: IdpDescription) -> None:
+    """Refuse, before anything is saved, an IdP that python3-saml's own settings check
+    (``check_idp_settings``) refuses: saved, it made every login, metadata and ACS request
+    of the organization fail (issue 19: ``https://adfs/adfs/ls``, a host without a dot)."""
+    idp: dict[str, Any] = {
+        "entityId": description.entity_id.strip(),
+        "singleSignOnService": {"url": description.sso_url.strip()},
+        "x509certMulti": {"signing": list(description.certificates)},
+    }
+    if description.slo_url:
+        idp["singleLogoutService"] = {"url": description.slo_url.strip()}
+    refused = _python3_saml_checker().check_idp_settings(
+        {"idp": idp, "security": {"wantAssertionsSigned": True}}
+    )
+    reasons = {
+        "idp_sso_url_invalid": ("SSO URL", description.sso_url),
+        "idp_slo_url_invalid": ("SLO URL", description.slo_url),
+    }
+    for code in refused:
+        if code in reasons:
+            name, url = reasons[code]
+            raise InvalidInput(
+                f"The IdP {name} {url!r} is not a URL python3-saml accepts: use the full host "
+                "name (with its domain, e.g. adfs.example.com), localhost or an IP address."
+            )
+    if refused:
+        raise InvalidInput(f"python3-saml refuses these IdP settings: {', '.join(refused)}.")

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from onelogin.saml2.auth import OneLogin_Saml2_Auth
 from onelogin.saml2.constants import OneLogin_Saml2_Constants as Saml
-from onelogin.saml2.errors import OneLogin_Saml2_ValidationError
+from onelogin.saml2.errors import OneLogin_Saml2_Error, OneLogin_Saml2_ValidationError
 from onelogin.saml2.logout_request import OneLogin_Saml2_Logout_Request
 from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
@@ -29,7 +29,7 @@ from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 
 from app import crypto
 from app.models import IdentityProvider, RequiredSignature
-from sso.errors import InvalidResponse, MalformedMessage
+from sso.errors import InvalidResponse, MalformedMessage, SsoMisconfigured
 from sso.providers import attribute_map
 
 log = logging.getLogger("seatgate.sso")
@@ -88,21 +88,35 @@ def saml_settings(
     Building them parses and checks every certificate (and opens the SP key when seatgate
     signs), so they are built once per configuration and kept: the cache key is every value
     they are made of, so a reconfiguration (on this instance or another) is used at once.
+    Settings python3-saml refuses (saved before :func:`sso.providers.check_with_python3_saml`
+    existed), or an SP key the ``secret_key`` no longer opens, are :class:`SsoMisconfigured`.
     """
-    return _settings(
-        _Configuration(
-            entity_id=provider.entity_id,
-            sso_url=provider.sso_url,
-            slo_url=provider.slo_url,
-            certificates=tuple(provider.certificates),
-            sign_authn_requests=provider.sign_authn_requests,
-            required_signature=RequiredSignature(provider.required_signature),
-            sp_certificate=provider.sp_certificate,
-            sp_private_key=provider.sp_private_key,
-            endpoints=endpoints,
-            secret_key=secret_key,
-        )
+    configuration = _Configuration(
+        entity_id=provider.entity_id,
+        sso_url=provider.sso_url,
+        slo_url=provider.slo_url,
+        certificates=tuple(provider.certificates),
+        sign_authn_requests=provider.sign_authn_requests,
+        required_signature=RequiredSignature(provider.required_signature),
+        sp_certificate=provider.sp_certificate,
+        sp_private_key=provider.sp_private_key,
+        endpoints=endpoints,
+        secret_key=secret_key,
     )
+    try:
+        return _settings(configuration)
+    except OneLogin_Saml2_Error as exc:
+        detail = f"python3-saml refuses the saved IdP settings (SSO URL {provider.sso_url!r}"
+        if provider.slo_url:
+            detail += f", SLO URL {provider.slo_url!r}"
+        raise SsoMisconfigured(
+            f"{detail}): {exc}", organization_id=provider.organization_id
+        ) from exc
+    except ValueError as exc:  # crypto.open_private_key: sealed with another secret_key
+        raise SsoMisconfigured(
+            f"the organization's SP key cannot be opened: {exc}",
+            organization_id=provider.organization_id,
+        ) from exc
 
 
 @dataclass(frozen=True)

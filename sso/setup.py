@@ -125,9 +125,11 @@ def upload_metadata(token: str) -> Response:
                 f"owner of {organization.name} approves it; try it now with a test sign-in."
             )
     except InvalidInput as error:  # nothing was written: show the page again with why
+        pasted = request.form.get("metadata_xml", "")
         with database.unit_of_work(write=False) as session:
             link, organization = _open(session, token)
-            return _private(_page(session, token, link, organization, error=error.message), 400)
+            page = _page(session, token, link, organization, error=error.message, pasted=pasted)
+            return _private(page, 400)
     with database.unit_of_work(write=False) as session:
         link, organization = _open(session, token)
         return _private(_page(session, token, link, organization, notice=notice))

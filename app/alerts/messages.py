@@ -267,6 +267,19 @@ def render_sign_in_link(
     )
 
 
+def _sso_misconfigured(d: dict[str, Any]) -> tuple[str, list[str]]:
+    return (
+        "Single sign-on is misconfigured",
+        [
+            "Nobody can sign in with single sign-on: seatgate cannot use the identity "
+            f"provider settings saved for your organization ({d['reason']}).",
+            "Ask your IT admin to upload corrected metadata through a setup link, or your "
+            "seatgate operator to run `seatgate sso configure`. You are told again each day "
+            "until it is fixed.",
+        ],
+    )
+
+
 _WRITERS: dict[AlertKind, Callable[[dict[str, Any]], tuple[str, list[str]]]] = {
     AlertKind.SEATS_LOW: _seats_low,
     AlertKind.SEATS_EXHAUSTED: _seats_exhausted,
@@ -277,4 +290,5 @@ _WRITERS: dict[AlertKind, Callable[[dict[str, Any]], tuple[str, list[str]]]] = {
     AlertKind.WEBHOOK_DISABLED: _webhook_disabled,
     AlertKind.CERTIFICATE_EXPIRING: _certificate_expiring,
     AlertKind.SSO_CHANGED: _sso_changed,
+    AlertKind.SSO_MISCONFIGURED: _sso_misconfigured,
 }

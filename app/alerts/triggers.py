@@ -15,6 +15,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from sqlalchemy import Table, bindparam, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.alerts.policy import SEAT_MARK_PREFIX, policy_of
@@ -327,6 +328,35 @@ def _certificate_notice(
             **_seats(purchased, assigned),
         },
         now=utcnow(),
+    )
+
+
+def sso_misconfigured(
+    session: Session,
+    organization_id: int,
+    *,
+    reason: str,
+    now: dt.datetime,
+    request_id: str | None = None,
+) -> Alert | None:
+    """Tell the owners that nobody can sign in: the saved IdP settings are unusable.
+
+    Every refused sign-in calls this, so it alerts once per UTC day while the settings stay
+    broken (a mark per day: two sign-ins racing both try to write it, one alert survives).
+    """
+    mark = AlertMark(organization_id=organization_id, mark=f"sso-misconfigured:{now.date()}")
+    try:
+        with session.begin_nested():
+            session.add(mark)
+    except IntegrityError:  # already told today, by this request's predecessor or a racer
+        return None
+    return _write(
+        session,
+        organization_id,
+        AlertKind.SSO_MISCONFIGURED,
+        {"reason": reason},
+        now=now,
+        request_id=request_id,
     )
 
 
