@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from app import create_app, database_of
@@ -94,6 +95,43 @@ def assert_invariants(database: Database) -> None:
         for organization_id in session.scalars(text("SELECT id FROM organizations")):
             result = recount(session, organization_id)
             assert result.consistent, result.as_dict()
+
+
+# What people and clients send where a number belongs (issue 19): ASCII digits in and out of
+# range, integers past 32 and 64 bits, and digits of every other script, Unicode categories
+# Nd (٣, ५) and No (², ½), alone or among ASCII digits; and JSON nested far too deep.
+huge_integers = st.one_of(
+    st.integers(min_value=2**31 - 2, max_value=10**40),
+    st.integers(min_value=-(10**40), max_value=-(2**31)),
+    st.sampled_from([2**31, 2**63, 2**64 + 1, 10**22]),
+)
+other_digits = st.characters(categories=["Nd", "No"]).filter(lambda c: c not in "0123456789")
+number_texts = st.one_of(
+    st.integers(-5, 10**6).map(str),
+    huge_integers.map(str),
+    st.text(other_digits, min_size=1, max_size=6),
+    st.tuples(st.integers(0, 999), other_digits, st.integers(0, 99)).map(
+        lambda parts: f"{parts[0]}{parts[1]}{parts[2]}"
+    ),
+    st.sampled_from(["", " 7 ", "1_000", "+5", "0x10", "1e3", "5.0", "-0", "\u00a0", "NaN"]),
+)
+json_numbers = st.one_of(
+    st.integers(-5, 10**6),
+    huge_integers,
+    number_texts,
+    st.floats(),
+    st.booleans(),
+    st.none(),
+)
+
+
+@st.composite
+def deep_json(draw: st.DrawFn) -> str:
+    """Arrays or objects nested from a little past the limit to far past the interpreter's."""
+    depth = draw(st.one_of(st.integers(30, 40), st.integers(900, 1100), st.just(100_000)))
+    if draw(st.booleans()):
+        return "[" * depth + "]" * depth
+    return '{"a":' * depth + "1" + "}" * depth
 
 
 def no_leak(body: str) -> bool:

@@ -3,15 +3,27 @@ organization's data, and the seat invariants hold afterwards."""
 
 from __future__ import annotations
 
+import base64
 import json
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.fuzz.conftest import EXAMPLES, SENT, Tenants, assert_invariants, describe, no_leak
-from tests.scim.conftest import ERROR
+from tests.fuzz.conftest import (
+    EXAMPLES,
+    SENT,
+    Tenants,
+    assert_invariants,
+    deep_json,
+    describe,
+    json_numbers,
+    no_leak,
+    number_texts,
+)
+from tests.scim.conftest import ENTERPRISE, ERROR
 
 ATTRIBUTES = [
     "userName", "id", "externalId", "active", "displayName", "name.givenName",
@@ -84,13 +96,18 @@ patch_bodies = st.fixed_dictionaries(
         ),
     }
 )
+cursors = st.one_of(
+    number_texts.map(lambda key: base64.urlsafe_b64encode(f"after:{key}".encode()).decode()),
+    texts,
+)
 search_bodies = st.fixed_dictionaries(
     {},
     optional={
         "schemas": st.just(["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]),
         "filter": filters(),
-        "startIndex": st.integers(-5, 10**12),
-        "count": st.one_of(st.integers(-5, 10**6), texts),
+        "startIndex": st.one_of(st.integers(-5, 10**12), json_numbers),
+        "count": st.one_of(st.integers(-5, 10**6), json_numbers, texts),
+        "cursor": cursors,
         "sortBy": st.sampled_from(ATTRIBUTES),
         "sortOrder": st.sampled_from(["ascending", "descending", "sideways"]),
         "attributes": st.lists(st.sampled_from(ATTRIBUTES), max_size=3),
@@ -100,14 +117,44 @@ queries = st.fixed_dictionaries(
     {},
     optional={
         "filter": st.one_of(filters(), texts),
-        "startIndex": st.one_of(st.integers(-5, 10**12).map(str), texts),
-        "count": st.one_of(st.integers(-5, 10**6).map(str), texts),
+        "startIndex": st.one_of(st.integers(-5, 10**12).map(str), number_texts, texts),
+        "count": st.one_of(st.integers(-5, 10**6).map(str), number_texts, texts),
+        "cursor": cursors,
         "sortBy": st.sampled_from(ATTRIBUTES),
         "sortOrder": texts,
         "attributes": st.sampled_from(ATTRIBUTES),
         "excludedAttributes": st.sampled_from(ATTRIBUTES),
     },
 )
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A body sent as these exact characters, not as JSON of a value."""
+
+    text: str
+
+
+@st.composite
+def bulk_bodies(draw: st.DrawFn) -> dict[str, Any]:
+    """Creations naming each other by bulkId in any order (chains, cycles, dangling names)."""
+    size = draw(st.integers(1, 12))
+    names = [f"b{i}" for i in range(size)]
+    operations: list[Any] = []
+    for name in names:
+        manager = draw(st.sampled_from([*names, "gone", None]))
+        data = draw(user_bodies)
+        if manager is not None:
+            data[ENTERPRISE] = {"manager": {"value": f"bulkId:{manager}"}}
+        operations.append({"method": "POST", "path": "/Users", "bulkId": name, "data": data})
+    operations += draw(st.lists(json_values, max_size=2))
+    body: dict[str, Any] = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+        "Operations": draw(st.permutations(operations)),
+    }
+    if draw(st.booleans()):
+        body["failOnErrors"] = draw(json_numbers)
+    return body
 
 
 @st.composite
@@ -118,7 +165,14 @@ def scim_requests(draw: st.DrawFn, tenants: Tenants) -> tuple[str, str, dict[str
         resource = draw(st.one_of(texts.map(lambda t: quote(t, safe="")), st.uuids().map(str)))
     else:
         resource = draw(st.sampled_from(getattr(tenants, whose).user_ids))
-    kind = draw(st.sampled_from(["list", "search", "user", "create", "discovery", "junk"]))
+    kind = draw(
+        st.sampled_from(["list", "search", "user", "create", "discovery", "junk", "bulk", "deep"])
+    )
+    if kind == "bulk":
+        return "POST", "/scim/v2/Bulk", {}, draw(bulk_bodies()), "none"
+    if kind == "deep":
+        path = draw(st.sampled_from(["Users", "Groups", "Bulk", "Users/.search", "Me"]))
+        return "POST", f"/scim/v2/{path}", {}, Raw(draw(deep_json())), "none"
     if kind == "list":
         return "GET", "/scim/v2/Users", draw(queries), None, "none"
     if kind == "search":
@@ -176,7 +230,13 @@ def test_generated_scim_requests(tenants: Tenants) -> None:
             path,
             method=method,
             query_string=query,
-            data=json.dumps(body) if body is not None else raw,
+            data=(
+                body.text
+                if isinstance(body, Raw)
+                else json.dumps(body)
+                if body is not None
+                else raw
+            ),
             content_type="application/scim+json",
             headers=headers,
         )
