@@ -1,7 +1,7 @@
 """owners are alerted when their saved IdP settings are unusable
 
-Revision ID: 0014
-Revises: 0009
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-03
 """
 
@@ -9,14 +9,15 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0014"
-down_revision: str | None = "0009"
+revision: str = "0016"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _KINDS_BEFORE = (
     "'seats_low', 'seats_exhausted', 'seats_refused', 'seats_added', 'contract_renewed', "
-    "'contract_ending', 'webhook_disabled', 'certificate_expiring'"
+    "'contract_ending', 'webhook_disabled', 'certificate_expiring', 'sso_changed', "
+    "'sign_in_link'"
 )
 _KINDS_AFTER = _KINDS_BEFORE + ", 'sso_misconfigured'"
 
