@@ -11,7 +11,6 @@ the only way it reaches sign-in, or rejects it (:func:`app.idp_changes.reject_su
 
 from __future__ import annotations
 
-from onelogin.saml2.errors import OneLogin_Saml2_Error
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -26,8 +25,15 @@ from app.models import (
     SetupLink,
 )
 from sso import saml
-from sso.errors import UnknownRequest
-from sso.providers import IdpDescription, PolicyChange, configure, find_provider, unsaved_provider
+from sso.errors import SsoMisconfigured, UnknownRequest
+from sso.providers import (
+    IdpDescription,
+    PolicyChange,
+    check_with_python3_saml,
+    configure,
+    find_provider,
+    unsaved_provider,
+)
 
 # The RelayState of a test sign-in against a pending configuration: it tells the ACS which
 # configuration to check the answer with. Unauthenticated, and it need not be: an answer so
@@ -47,11 +53,13 @@ def submit(
 ) -> IdpSubmission:
     """Keep ``description`` for the owners to approve, once it passed every check a
     configuration passes (so an owner is never asked to approve one that cannot work)."""
+    check_with_python3_saml(description)
     provider = unsaved_provider(organization.id, find_provider(session, organization), description)
     try:
         saml.saml_settings(provider, endpoints, secret_key)
-    except OneLogin_Saml2_Error as exc:
-        raise InvalidInput(f"The identity provider's settings are not usable: {exc}") from exc
+    except SsoMisconfigured as exc:  # what the settings check cannot see (e.g. the SP key)
+        detail = exc.detail
+        raise InvalidInput(f"The identity provider's settings are not usable: {detail}") from exc
     return idp_changes.record_submission(
         session,
         link,
