@@ -19,7 +19,7 @@ from app.db import Database
 from app.organizations import get_organization
 from sso.providers import IdpDescription, PolicyChange, configure
 from tests.factories import OPERATOR, make_org
-from tests.peers import require_peer
+from tests.peers import LOOPBACK_RECEIVERS, require_peer
 from tests.sso.idp import (
     IDP_ENTITY_ID,
     IDP_SLO_URL,
@@ -42,7 +42,9 @@ def _xmlsec1_installed() -> None:
 def sso_app(database_url: str, **database: Any) -> Iterator[Flask]:
     """The SSO tests' app on ``database_url`` (more database settings in ``database``)."""
     settings = {"url": database_url, **database}
-    flask_app = create_app({"env": "test", "database": settings, "base_url": BASE_URL})
+    flask_app = create_app(
+        {"env": "test", "database": settings, "base_url": BASE_URL, **LOOPBACK_RECEIVERS}
+    )
     yield flask_app
     database_of(flask_app).dispose()
 
