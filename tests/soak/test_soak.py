@@ -1,6 +1,6 @@
 """The short soak, in the suite: two instances behind nginx, load, faults, invariants.
 
-It needs Debian's ``nginx``, the PostgreSQL server binaries and ``xmlsec1``. Without them it
+It needs Debian's ``nginx`` and the PostgreSQL server binaries. Without them it
 skips with the reason, except under CI (``SEATGATE_TEST_REQUIRE_SOAK=1``), where it fails.
 ``make soak`` runs the long form.
 """
@@ -14,12 +14,11 @@ import pytest
 from tests.peers import require_peer
 from tests.soak.harness import run
 from tests.soak.processes import missing_tools
-from tests.sso.idp import XMLSEC1
 
 
 @pytest.mark.slow
 def test_two_instances_under_load_and_faults_keep_every_invariant() -> None:
-    missing = missing_tools() + ([] if XMLSEC1 else ["xmlsec1"])
+    missing = missing_tools()
     require_peer(
         "SOAK", f"the soak needs the Debian packages {', '.join(missing)}" if missing else None
     )

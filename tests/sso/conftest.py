@@ -1,6 +1,6 @@
 """SSO fixtures: an app with an https public URL, organizations wired to a pysaml2 IdP.
 
-The SAML tests need Debian's ``xmlsec1`` (pysaml2 signs with it): see :mod:`tests.peers`.
+The IdP signs in Python (:mod:`tests.sso.signing`), so these tests run on any machine.
 """
 
 from __future__ import annotations
@@ -19,12 +19,11 @@ from app.db import Database
 from app.organizations import get_organization
 from sso.providers import IdpDescription, PolicyChange, configure
 from tests.factories import OPERATOR, make_org
-from tests.peers import LOOPBACK_RECEIVERS, require_peer
+from tests.peers import LOOPBACK_RECEIVERS
 from tests.sso.idp import (
     IDP_ENTITY_ID,
     IDP_SLO_URL,
     IDP_SSO_URL,
-    XMLSEC1,
     KeyPair,
     TestIdentityProvider,
     encode,
@@ -32,11 +31,6 @@ from tests.sso.idp import (
 )
 
 BASE_URL = "https://seatgate.test"
-
-
-@pytest.fixture(autouse=True)
-def _xmlsec1_installed() -> None:
-    require_peer("SAML", None if XMLSEC1 else "xmlsec1 not installed (Debian package xmlsec1)")
 
 
 def sso_app(database_url: str, **database: Any) -> Iterator[Flask]:

@@ -1,8 +1,9 @@
 """A real SAML identity provider for the tests: pysaml2 (an independent implementation).
 
-pysaml2 parses seatgate's AuthnRequests and builds and signs the responses (with Debian's
-``xmlsec1``); nothing here hand-writes a signature. Key pairs are generated with
-``cryptography`` once per test session.
+pysaml2 parses seatgate's AuthnRequests and builds the responses; signxml signs them
+(:mod:`tests.sso.signing`) and ``cryptography`` signs and checks HTTP-Redirect query strings,
+so no program outside the Python dependencies is needed. Nothing here hand-writes a
+signature. Key pairs are generated with ``cryptography`` once per test session.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import base64
 import datetime as dt
 import ipaddress
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,9 @@ from saml2.config import IdPConfig
 from saml2.metadata import entity_descriptor
 from saml2.saml import NAME_FORMAT_UNSPECIFIED, NAMEID_FORMAT_EMAILADDRESS, NameID
 from saml2.server import Server
-from saml2.sigver import verify_redirect_signature
+from saml2.sigver import RSACrypto, verify_redirect_signature
+
+from tests.sso.signing import SignxmlBackend, private_key
 
 IDP_ENTITY_ID = "https://idp.example.test/saml/metadata"
 IDP_SSO_URL = "https://idp.example.test/saml/sso"
@@ -34,7 +36,6 @@ IDP_SLO_URL = "https://idp.example.test/saml/slo"
 RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
 PASSWORD = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
-XMLSEC1 = shutil.which("xmlsec1")
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,8 @@ def _config(keys: KeyPair, sp_metadata: list[str]) -> IdPConfig:
             "key_file": str(keys.key_file),
             "cert_file": str(keys.cert_file),
             "metadata": {"inline": sp_metadata},
-            "xmlsec_binary": XMLSEC1,
+            # pysaml2's backend that needs no xmlsec1 program; replaced below by signxml's.
+            "crypto_backend": "XMLSecurity",
         }
     )
     return config
@@ -124,6 +126,8 @@ class TestIdentityProvider:
     def __init__(self, keys: KeyPair, sp_metadata: list[str]) -> None:
         self.sp_metadata = sp_metadata
         self.server = Server(config=_config(keys, sp_metadata))
+        self.server.sec.crypto = SignxmlBackend()
+        self.server.sec.sec_backend = RSACrypto(private_key(keys.key_file))
 
     def signed_by(self, keys: KeyPair) -> TestIdentityProvider:
         """The same IdP (same entity id) signing with another key."""
