@@ -22,7 +22,7 @@ from app.rate_limits import RateLimiter
 from app.settings import SettingsError, load_settings
 from tests.app.conftest import OWNER, session_token
 from tests.factories import add_users, make_org
-from tests.peers import free_port, require_peer
+from tests.peers import free_port, peers_hidden, require_peer
 from tests.scim.conftest import ERROR, issue_token
 
 REDIS_URL = os.environ.get("SEATGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -117,10 +117,16 @@ def test_no_hsts_when_served_over_plain_http(app: Flask) -> None:
 
 @pytest.fixture
 def redis_url() -> str:
+    if peers_hidden():
+        require_peer(
+            "REDIS", "Redis hidden (SEATGATE_TEST_HIDE_PEERS=1; Debian package redis-server)"
+        )
     try:
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
     except redis.RedisError as exc:
-        require_peer("REDIS", f"Redis at {REDIS_URL} is unreachable: {exc}")
+        require_peer(
+            "REDIS", f"Redis at {REDIS_URL} is unreachable (Debian package redis-server): {exc}"
+        )
     return REDIS_URL
 
 

@@ -9,7 +9,6 @@ Skips with a reason where Chromium is not installed, except when
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -27,18 +26,21 @@ from app.organizations import get_member, get_organization
 from app.proration import months_remaining
 from tests.app.conftest import TERM_START, TODAY
 from tests.factories import OPERATOR, add_users, make_org
-from tests.peers import free_port, require_peer
+from tests.peers import find_program, free_port, require_peer
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM = find_program("chromium", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 
 
-def _require_browser() -> None:
-    missing = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
-    require_peer("BROWSER", None if Path(CHROMIUM).exists() else missing)
+@pytest.fixture
+def chromium() -> str:
+    """Debian's Chromium (checked before the server starts, so a skip costs nothing)."""
+    require_peer("BROWSER", None if CHROMIUM else "no Chromium (Debian package chromium)")
+    assert CHROMIUM is not None
+    return CHROMIUM
 
 
 @pytest.fixture
@@ -85,9 +87,8 @@ def _login_path(database: Database, email: str) -> str:
 
 
 def test_primary_owner_adds_seats_and_a_user_finds_nothing(
-    database: Database, live_server: str
+    chromium: str, database: Database, live_server: str
 ) -> None:
-    _require_browser()
     from playwright.sync_api import expect, sync_playwright
 
     make_org(database, "acme", seats=10, term_start=TERM_START)
@@ -95,7 +96,7 @@ def test_primary_owner_adds_seats_and_a_user_finds_nothing(
     months = months_remaining(TERM_START, TODAY)
     expected_total = f"${5 * 30 * months:,}.00"
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
         try:
             owner = browser.new_page()
             owner.goto(live_server + _login_path(database, "owner@acme.example.com"))

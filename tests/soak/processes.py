@@ -10,10 +10,8 @@ other user of the machine's PostgreSQL.
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import pwd
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +21,7 @@ from pathlib import Path
 
 import requests
 
-from tests.peers import free_port
+from tests.peers import find_program, free_port
 
 PROJECT = Path(__file__).resolve().parents[2]
 NGINX_SITE = PROJECT / "config" / "nginx-seatgate.conf"
@@ -31,17 +29,12 @@ GUNICORN_CONFIG = PROJECT / "config" / "gunicorn.conf.py"
 
 
 def postgresql_bin() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if found:
-        return Path(found[-1]).parent
-    initdb = shutil.which("initdb")
+    initdb = find_program("initdb", "/usr/lib/postgresql/*/bin/initdb")
     return Path(initdb).parent if initdb else None
 
 
 def nginx_binary() -> str | None:
-    return shutil.which("nginx") or (
-        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
-    )
+    return find_program("nginx", "/usr/sbin/nginx")
 
 
 def missing_tools() -> list[str]:

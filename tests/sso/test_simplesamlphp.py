@@ -27,31 +27,29 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from app.db import Database
 from tests.factories import make_org
-from tests.peers import free_port, require_peer
+from tests.peers import find_program, free_port, require_peer
 from tests.sso.conftest import BASE_URL
 from tests.sso.idp import KeyPair, make_key_pair
 
 SIMPLESAMLPHP_WWW = Path("/usr/share/simplesamlphp/www")
-PHP = shutil.which("php")
 IDP_ENTITY_ID = "urn:seatgate-test:simplesamlphp-idp"
 USERNAME, PASSWORD = "alice", "alice-password"
 ALICE = "alice@acme.example.com"
 
-MISSING = [
-    reason
-    for reason, present in (
-        ("simplesamlphp", SIMPLESAMLPHP_WWW.is_dir()),
-        ("php-cli", PHP is not None),
+
+def _php() -> str:
+    """PHP, once SimpleSAMLphp is known to be installed; else skip (or fail under CI)."""
+    php = find_program("php")
+    installed = php is not None and SIMPLESAMLPHP_WWW.is_dir()
+    require_peer(
+        "SAML",
+        None
+        if installed
+        else "SimpleSAMLphp or PHP missing (Debian packages simplesamlphp php-cli php-xml"
+        " php-mbstring)",
     )
-    if not present
-]
-
-
-@pytest.fixture(autouse=True)
-def _simplesamlphp_installed() -> None:
-    missing = ", ".join(MISSING)
-    reason = f"Debian packages missing: {missing} (simplesamlphp php-cli php-xml php-mbstring)"
-    require_peer("SAML", reason if MISSING else None)
+    assert php is not None
+    return php
 
 
 def _write_config(root: Path, port: int, keys: KeyPair) -> None:
@@ -128,13 +126,13 @@ $metadata['{BASE_URL}/sso/acme/metadata'] = [
 @pytest.fixture(scope="module")
 def simplesamlphp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, KeyPair]]:
     """SimpleSAMLphp's IdP on 127.0.0.1: (base URL, its signing key pair)."""
+    php = _php()
     root = tmp_path_factory.mktemp("simplesamlphp")
     keys = make_key_pair(root, "ssp-idp")
     port = free_port()
     _write_config(root, port, keys)
-    assert PHP is not None
     process = subprocess.Popen(
-        [PHP, "-S", f"127.0.0.1:{port}", "-t", str(SIMPLESAMLPHP_WWW)],
+        [php, "-S", f"127.0.0.1:{port}", "-t", str(SIMPLESAMLPHP_WWW)],
         env={**os.environ, "SIMPLESAMLPHP_CONFIG_DIR": str(root)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
