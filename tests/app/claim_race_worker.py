@@ -1,7 +1,10 @@
 """One OS process of the claim race: N threads claim seats for a slice of members.
 
 Run by tests/app/test_concurrency.py as ``python -m tests.app.claim_race_worker URL SLUG
-FIRST LAST THREADS START_AT``; prints ``{"claimed": n, "refused": m, "errors": [...]}``.
+FIRST LAST THREADS``. It sets everything up, starts its threads, prints ``ready`` and waits
+for a line on stdin: the test answers ``go`` once every process is ready, so the processes
+start claiming together however slowly each one started. Then it prints
+``{"claimed": n, "refused": m, "errors": [...]}``.
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ import json
 import queue
 import sys
 import threading
-import time
 
 from sqlalchemy import select
 
@@ -22,7 +24,7 @@ from app.organizations import get_organization
 from app.settings import DatabaseSettings
 
 
-def main(url: str, slug: str, first: int, last: int, threads: int, start_at: float) -> None:
+def main(url: str, slug: str, first: int, last: int, threads: int) -> None:
     database = Database(DatabaseSettings(url=url, pool_size=threads))
     with database.unit_of_work(write=False) as session:
         organization = get_organization(session, slug)
@@ -39,9 +41,10 @@ def main(url: str, slug: str, first: int, last: int, threads: int, start_at: flo
     results = {"claimed": 0, "refused": 0, "errors": []}
     lock = threading.Lock()
     actor = Actor(label="race", source=Source.CLI)
+    go = threading.Event()
 
     def claimant() -> None:
-        time.sleep(max(0.0, start_at - time.time()))
+        go.wait()
         while True:
             try:
                 member_id = work.get_nowait()
@@ -65,6 +68,13 @@ def main(url: str, slug: str, first: int, last: int, threads: int, start_at: flo
     workers = [threading.Thread(target=claimant) for _ in range(threads)]
     for worker in workers:
         worker.start()
+    print("ready", flush=True)
+    if sys.stdin.readline().strip() == "go":
+        go.set()
+    else:  # the test gave up on this race: claim nothing
+        while not work.empty():
+            work.get_nowait()
+        go.set()
     for worker in workers:
         worker.join()
     database.dispose()
@@ -72,5 +82,5 @@ def main(url: str, slug: str, first: int, last: int, threads: int, start_at: flo
 
 
 if __name__ == "__main__":
-    url, slug, first, last, threads, start_at = sys.argv[1:7]
-    main(url, slug, int(first), int(last), int(threads), float(start_at))
+    url, slug, first, last, threads = sys.argv[1:6]
+    main(url, slug, int(first), int(last), int(threads))
