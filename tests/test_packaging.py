@@ -1,12 +1,66 @@
-"""The installed stack is usable: python3-saml's XML libraries agree, adapters import cleanly."""
+"""The installed stack is usable: python3-saml's XML libraries agree, adapters import cleanly,
+and the lock files ``make`` installs from hold what pyproject.toml asks for."""
 
 import ast
 import importlib
+import re
+import tomllib
 from pathlib import Path
+from typing import Any
 
 import lxml.etree
 import pytest
 import xmlsec
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+PROJECT = Path(__file__).resolve().parent.parent
+# Each lock file and the extras it holds (the Makefile's install targets and `make lock`).
+LOCKS = {"base": (), "test": ("test",), "bench": ("test", "bench")}
+PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
+
+
+def _pyproject() -> dict[str, Any]:
+    project: dict[str, Any] = tomllib.loads((PROJECT / "pyproject.toml").read_text())["project"]
+    return project
+
+
+def _pins(lock: str) -> dict[str, Version]:
+    lines = (PROJECT / "requirements" / f"{lock}.txt").read_text().splitlines()
+    return {
+        canonicalize_name(match[1]): Version(match[2])
+        for match in map(PIN.match, lines)
+        if match is not None
+    }
+
+
+@pytest.mark.parametrize(("lock", "extras"), LOCKS.items(), ids=LOCKS)
+def test_the_lock_file_pins_every_dependency_within_its_range(
+    lock: str, extras: tuple[str, ...]
+) -> None:
+    project = _pyproject()
+    wanted = [*project["dependencies"]]
+    for extra in extras:
+        wanted += project["optional-dependencies"][extra]
+    pins = _pins(lock)
+    problems = []
+    for requirement in map(Requirement, wanted):
+        pinned = pins.get(canonicalize_name(requirement.name))
+        if pinned is None:
+            problems.append(f"{requirement.name} is not locked")
+        elif not requirement.specifier.contains(pinned, prereleases=True):
+            problems.append(f"{requirement.name}=={pinned} is outside {requirement}")
+    assert problems == [], f"requirements/{lock}.txt: {'; '.join(problems)} (run `make lock`)"
+
+
+def test_every_extra_is_locked_and_the_lock_files_agree() -> None:
+    assert set(_pyproject()["optional-dependencies"]) == {e for x in LOCKS.values() for e in x}
+    versions: dict[str, set[Version]] = {}
+    for lock in LOCKS:
+        for name, version in _pins(lock).items():
+            versions.setdefault(name, set()).add(version)
+    assert {name: found for name, found in versions.items() if len(found) > 1} == {}
 
 
 def test_lxml_and_xmlsec_link_the_same_libxml2() -> None:
