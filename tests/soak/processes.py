@@ -30,7 +30,7 @@ GUNICORN_CONFIG = PROJECT / "config" / "gunicorn.conf.py"
 
 def postgresql_bin() -> Path | None:
     initdb = find_program("initdb", "/usr/lib/postgresql/*/bin/initdb")
-    return Path(initdb).parent if initdb else None
+    return Path(initdb).resolve().parent if initdb else None  # the directory of createdb too
 
 
 def nginx_binary() -> str | None:

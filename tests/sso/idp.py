@@ -126,6 +126,8 @@ class TestIdentityProvider:
     def __init__(self, keys: KeyPair, sp_metadata: list[str]) -> None:
         self.sp_metadata = sp_metadata
         self.server = Server(config=_config(keys, sp_metadata))
+        # XML signatures: signxml. Query-string signatures (HTTP-Redirect): pysaml2's own
+        # cryptography-based code, which only its xmlsec1 backend would have set up.
         self.server.sec.crypto = SignxmlBackend()
         self.server.sec.sec_backend = RSACrypto(private_key(keys.key_file))
 
