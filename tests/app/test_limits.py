@@ -7,6 +7,7 @@ except under CI (``SEATGATE_TEST_REQUIRE_REDIS=1``), where it fails.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import secrets
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from app.db import Database, postgresql_connect_args
 from app.models import Role
 from app.rate_limits import RateLimiter
 from app.settings import SettingsError, load_settings
+from app.web import RATE_LIMITER_EXTENSION
 from tests.app.conftest import OWNER, session_token
 from tests.factories import add_users, make_org
 from tests.peers import free_port, peers_hidden, require_peer
@@ -28,8 +30,13 @@ from tests.scim.conftest import ERROR, issue_token
 REDIS_URL = os.environ.get("SEATGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
+# The middle of a one-minute window: the limited app's clock stands still there, so a slow
+# machine cannot let a test's requests straddle two windows (and two budgets).
+MID_WINDOW = 1_000_000 * 60 + 30.0
+
+
 @pytest.fixture
-def limited(database_url: str) -> Iterator[Flask]:
+def limited(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
     flask_app = create_app(
         {
             "env": "test",
@@ -38,6 +45,8 @@ def limited(database_url: str) -> Iterator[Flask]:
             "limits": {"requests_per_minute": 3, "max_body_bytes": 2048},
         }
     )
+    limiter = flask_app.extensions[RATE_LIMITER_EXTENSION]
+    monkeypatch.setattr(limiter, "check", functools.partial(limiter.check, now=MID_WINDOW))
     database = database_of(flask_app)
     make_org(database, "acme", seats=5, term_start=dt.date.today().replace(day=1))
     add_users(database, "acme", [OWNER], Role.OWNER)
