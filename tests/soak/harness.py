@@ -284,15 +284,18 @@ def check(stack: Stack, report: Report) -> None:
 def check_answers(report: Report) -> None:
     windows = [(f.started - 0.5, (f.ended or f.started) + FAULT_GRACE) for f in report.faults]
 
-    def during_fault(at: float) -> bool:
-        return any(start <= at <= end for start, end in windows)
+    def during_fault(answer: load.Answer) -> bool:
+        """Whether the request was in flight at some moment of a fault (on a slow machine a
+        request sent before a SIGKILL may still be on the killed instance when it dies)."""
+        until = max(answer.at, answer.until)
+        return any(answer.at <= end and start <= until for start, end in windows)
 
     for answer in report.answers:
         if answer.status == load.HANG:
             report.problems.append(f"hang: {answer}")
         elif answer.status == 503 and not answer.in_form:
             report.problems.append(f"503 without Retry-After: {answer}")
-        elif (answer.status >= 500 or answer.status == load.BROKEN) and not during_fault(answer.at):
+        elif (answer.status >= 500 or answer.status == load.BROKEN) and not during_fault(answer):
             report.problems.append(f"5xx outside a fault: {answer}")
         elif answer.status == 403 and not answer.in_form:
             report.problems.append(f"refusal not in protocol form: {answer}")

@@ -44,13 +44,14 @@ class Plan:
 
 @dataclass(frozen=True)
 class Answer:
-    at: float
+    at: float  # when the request was sent
     worker: str
     kind: str  # create, deactivate, reactivate, sign_in
     status: int
     in_form: bool  # a refusal (403) in the protocol's own form; a 503 with Retry-After
     retried: bool  # a retry of an operation that failed with 5xx / a broken connection
     detail: str = ""
+    until: float = 0.0  # when its answer (or failure) came back; 0: at once
 
 
 START_FILE = "start"
@@ -82,19 +83,30 @@ class Client:
         try:
             response = self.http.request(method, url, timeout=CLIENT_TIMEOUT, **options)
         except requests.Timeout:
-            self.answers.append(Answer(started, self.worker, kind, HANG, False, retried))
+            self.answers.append(
+                Answer(started, self.worker, kind, HANG, False, retried, until=time.time())
+            )
             return None
         except requests.RequestException as exc:
             # Refused, reset, or cut off mid-body (ChunkedEncodingError) when an instance is
             # killed between writing the headers and the body: all "no usable answer".
             self.answers.append(
-                Answer(started, self.worker, kind, BROKEN, False, retried, str(exc)[:200])
+                Answer(
+                    started, self.worker, kind, BROKEN, False, retried, str(exc)[:200], time.time()
+                )
             )
             return None
         detail = response.text[:300] if response.status_code >= 500 else ""
         self.answers.append(
             Answer(
-                started, self.worker, kind, response.status_code, in_form(response), retried, detail
+                started,
+                self.worker,
+                kind,
+                response.status_code,
+                in_form(response),
+                retried,
+                detail,
+                time.time(),
             )
         )
         return response
